@@ -1,0 +1,35 @@
+package cloacina
+
+import "errors"
+
+// Errors returned when a workflow definition is invalid. Build wraps them with
+// details; test for them with errors.Is.
+var (
+	ErrEmptyWorkflow      = errors.New("cloacina: workflow has no tasks")
+	ErrDuplicateTask      = errors.New("cloacina: duplicate task id")
+	ErrMissingDependency  = errors.New("cloacina: dependency on an unknown task")
+	ErrCycle              = errors.New("cloacina: dependency cycle")
+	ErrNilTask            = errors.New("cloacina: nil task function")
+	ErrInvalidName        = errors.New("cloacina: invalid name")
+	ErrInvalidTriggerRule = errors.New("cloacina: invalid trigger rule")
+	ErrInvalidRetryPolicy = errors.New("cloacina: invalid retry policy")
+)
+
+// Errors about contexts.
+var (
+	ErrKeyExists       = errors.New("cloacina: context key already exists")
+	ErrKeyNotFound     = errors.New("cloacina: context key not found")
+	ErrInvalidContext  = errors.New("cloacina: context must be a JSON object")
+	ErrContextTooLarge = errors.New("cloacina: context too large")
+)
+
+// Errors returned by a Runner.
+var (
+	ErrInvalidOption       = errors.New("cloacina: invalid option")
+	ErrUnknownWorkflow     = errors.New("cloacina: unknown workflow")
+	ErrExecutionNotFound   = errors.New("cloacina: execution not found")
+	ErrInvalidTransition   = errors.New("cloacina: transition not allowed in the execution's current state")
+	ErrRunnerClosed        = errors.New("cloacina: runner is shut down")
+	ErrUnsupportedDatabase = errors.New("cloacina: unsupported database URL")
+	ErrInvalidTenantID     = errors.New("cloacina: invalid tenant id")
+)

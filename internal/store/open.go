@@ -1,0 +1,305 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
+)
+
+// Errors about opening a store.
+var (
+	ErrUnsupportedURL = errors.New("store: unsupported database URL (want sqlite://PATH, postgres:// or postgresql://)")
+	ErrInvalidSchema  = errors.New("store: invalid schema name")
+	ErrSchemaOnSQLite = errors.New("store: a schema can only be used with PostgreSQL")
+)
+
+// Config says which database to open.
+type Config struct {
+	// URL is sqlite://PATH (relative, or sqlite:///ABSOLUTE) or a
+	// postgres:// / postgresql:// URL.
+	URL string
+	// Schema selects a PostgreSQL schema; empty means "public".
+	Schema string
+	// PoolSize is the maximum number of open connections (default 10).
+	PoolSize int
+}
+
+// Open opens the database, creating the SQLite file (and its folder) or the
+// PostgreSQL schema when missing, and applies pending migrations.
+func Open(ctx context.Context, cfg Config) (Store, error) {
+	if cfg.PoolSize <= 0 {
+		cfg.PoolSize = 10
+	}
+	kind, err := Kind(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case "sqlite":
+		if cfg.Schema != "" {
+			return nil, ErrSchemaOnSQLite
+		}
+		return openSQLite(ctx, cfg)
+	default:
+		return openPostgres(ctx, cfg)
+	}
+}
+
+// Kind returns "sqlite" or "postgres" for a database URL.
+func Kind(rawURL string) (string, error) {
+	switch {
+	case strings.HasPrefix(rawURL, "sqlite://"):
+		return "sqlite", nil
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		return "postgres", nil
+	}
+	return "", fmt.Errorf("%w: %q", ErrUnsupportedURL, Redact(rawURL))
+}
+
+// Redact hides the password in a database URL.
+func Redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.User == nil {
+		if i := strings.Index(rawURL, "@"); i >= 0 {
+			if j := strings.Index(rawURL, "://"); j >= 0 && j < i {
+				return rawURL[:j+3] + "REDACTED" + rawURL[i:]
+			}
+		}
+		return rawURL
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "REDACTED")
+	}
+	return u.String()
+}
+
+// SQLitePath returns the file path of a sqlite:// URL.
+func SQLitePath(rawURL string) (string, error) {
+	p := strings.TrimPrefix(rawURL, "sqlite://")
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
+	if p == "" {
+		return "", fmt.Errorf("%w: %q has no file path", ErrUnsupportedURL, rawURL)
+	}
+	return p, nil
+}
+
+func openSQLite(ctx context.Context, cfg Config) (Store, error) {
+	path, err := SQLitePath(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("store: creating folder for %s: %w", path, err)
+		}
+	}
+	dsn := func(txlock string) string {
+		v := url.Values{}
+		v.Add("_pragma", "busy_timeout(10000)")
+		v.Add("_pragma", "journal_mode(WAL)")
+		v.Add("_pragma", "synchronous(NORMAL)")
+		v.Add("_pragma", "foreign_keys(ON)")
+		v.Set("_txlock", txlock)
+		return "file:" + path + "?" + v.Encode()
+	}
+	w, err := sql.Open("sqlite", dsn("immediate"))
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	// One writer connection: writes queue in Go, not in SQLite's busy loop.
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	r, err := sql.Open("sqlite", dsn("deferred"))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(cfg.PoolSize)
+	r.SetMaxIdleConns(cfg.PoolSize)
+	r.SetConnMaxIdleTime(0)
+	d := dialect{name: "sqlite"}
+	s := &sqlStore{d: d, w: w, r: r, q: buildQueries(d), close: func() error { return errors.Join(r.Close(), w.Close()) }}
+	if err := migrate(ctx, s, ""); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+var schemaRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// ValidateSchema checks a PostgreSQL schema (tenant) name: 1-63
+// characters, a letter or underscore first, then letters, digits and
+// underscores; "public", "information_schema" and names starting with
+// "pg_" are reserved.
+func ValidateSchema(name string) error {
+	if !schemaRE.MatchString(name) {
+		return fmt.Errorf("%w: %q must be 1-63 characters: a letter or underscore, then letters, digits or underscores", ErrInvalidSchema, name)
+	}
+	lower := strings.ToLower(name)
+	if lower == "public" || lower == "information_schema" || strings.HasPrefix(lower, "pg_") {
+		return fmt.Errorf("%w: %q is reserved", ErrInvalidSchema, name)
+	}
+	return nil
+}
+
+func openPostgres(ctx context.Context, cfg Config) (Store, error) {
+	schema := cfg.Schema
+	prefix := ""
+	if schema != "" {
+		if err := ValidateSchema(schema); err != nil {
+			return nil, err
+		}
+		prefix = quoteIdent(schema) + "."
+	} else {
+		prefix = quoteIdent("public") + "."
+	}
+	db, err := sql.Open("pgx", cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", Redact(cfg.URL), err)
+	}
+	db.SetMaxOpenConns(cfg.PoolSize)
+	db.SetMaxIdleConns(cfg.PoolSize)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	d := dialect{name: "postgres", prefix: prefix, lockSkip: "FOR UPDATE OF c SKIP LOCKED"}
+	s := &sqlStore{d: d, w: db, r: db, q: buildQueries(d), close: db.Close}
+	if err := migrate(ctx, s, schema); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+//go:embed migrations
+var migrationFS embed.FS
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func loadMigrations(backend string) ([]migration, error) {
+	dir := "migrations/" + backend
+	entries, err := fs.ReadDir(migrationFS, dir)
+	if err != nil {
+		return nil, fmt.Errorf("store: reading migrations: %w", err)
+	}
+	var out []migration
+	for _, e := range entries {
+		name := e.Name()
+		num, _, ok := strings.Cut(name, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("store: migration file %s has no version prefix", name)
+		}
+		b, err := fs.ReadFile(migrationFS, dir+"/"+name)
+		if err != nil {
+			return nil, fmt.Errorf("store: reading migration %s: %w", name, err)
+		}
+		out = append(out, migration{version: v, name: name, sql: string(b)})
+	}
+	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
+	return out, nil
+}
+
+// migrate applies pending migrations in one transaction. On PostgreSQL a
+// transaction-scoped advisory lock per schema makes concurrent starts safe
+// (and works through PgBouncer's transaction pooling); on SQLite the
+// immediate write transaction serialises them.
+func migrate(ctx context.Context, s *sqlStore, schema string) error {
+	ms, err := loadMigrations(s.d.name)
+	if err != nil {
+		return err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: migrate: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	if s.d.name == "postgres" {
+		lockKey := "cloacina:migrate:" + schema
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, lockKey); err != nil {
+			return fmt.Errorf("store: migrate: lock: %w", err)
+		}
+		if schema != "" {
+			if _, err := tx.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+quoteIdent(schema)); err != nil {
+				return fmt.Errorf("store: migrate: create schema %s: %w", schema, err)
+			}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, s.d.sql(`CREATE TABLE IF NOT EXISTS {t}cloacina_migrations (
+  version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`)); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	applied := map[int]bool{}
+	rows, err := tx.QueryContext(ctx, s.d.sql(`SELECT version FROM {t}cloacina_migrations`))
+	if err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	pending := 0
+	for _, m := range ms {
+		if applied[m.version] {
+			continue
+		}
+		pending++
+		text := strings.ReplaceAll(m.sql, "{schema}", s.d.prefix)
+		if _, err := tx.ExecContext(ctx, text); err != nil {
+			return fmt.Errorf("store: migration %s: %w", m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, s.d.sql(`INSERT INTO {t}cloacina_migrations (version, name, applied_at) VALUES ($1, $2, $3)`),
+			m.version, m.name, time.Now().UnixMicro()); err != nil {
+			return fmt.Errorf("store: migration %s: %w", m.name, err)
+		}
+	}
+	if pending == 0 {
+		return nil
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: migrate: commit: %w", err)
+	}
+	return nil
+}
+
+// retryable reports whether a transaction failed for a reason that a retry
+// can cure: a PostgreSQL serialization failure or deadlock.
+func retryable(err error) bool {
+	var se interface{ SQLState() string }
+	if errors.As(err, &se) {
+		switch se.SQLState() {
+		case "40001", "40P01":
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,693 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// sqlStore implements Store over database/sql for both backends.
+type sqlStore struct {
+	d dialect
+	// w serves writes; r serves reads. On SQLite w has one connection (the
+	// single writer, so writers queue in Go rather than in SQLite's busy
+	// handler) and r several; on PostgreSQL they are the same pool.
+	w, r  *sql.DB
+	q     queries
+	close func() error
+}
+
+// queries holds the dialect-specific text of every statement, built once.
+type queries struct {
+	insertExecutions, insertTasks, insertEvents string
+	claim, updateTasks, updateExecutions        string
+	taskStates, completedContexts               string
+	getExecution, listTasks, listEvents         string
+	taskInputsExec, taskInputsTasks             string
+	nextReadyAt                                 string
+	metricsExec, metricsTasks                   string
+}
+
+const execCols = "id, workflow_name, workflow_version, status, input, output, error, created_at, started_at, completed_at, updated_at"
+
+const taskCols = "id, execution_id, workflow_name, name, deps, status, attempt, ready_at, context, error, claimed_by, heartbeat_at, recovery_count, started_at, completed_at"
+
+func buildQueries(d dialect) queries {
+	var q queries
+	q.insertExecutions = d.sql(`INSERT INTO {t}executions (id, workflow_name, workflow_version, status, input, created_at, updated_at)
+SELECT id, workflow_name, workflow_version, status, input, created_at, created_at FROM ` +
+		d.rows("$1", col{"id", "uuid"}, col{"workflow_name", "text"}, col{"workflow_version", "text"},
+			col{"status", "text"}, col{"input", "text"}, col{"created_at", "bigint"}))
+	q.insertTasks = d.sql(`INSERT INTO {t}tasks (execution_id, workflow_name, name, deps, status, ready_at)
+SELECT execution_id, workflow_name, name, deps, status, ready_at FROM ` +
+		d.rows("$1", col{"execution_id", "uuid"}, col{"workflow_name", "text"}, col{"name", "text"},
+			col{"deps", "text"}, col{"status", "text"}, col{"ready_at", "bigint"}))
+	q.insertEvents = d.sql(`INSERT INTO {t}events (execution_id, task_name, type, attempt, message, worker, created_at)
+SELECT execution_id, task_name, type, attempt, message, worker, created_at FROM ` +
+		d.rows("$1", col{"execution_id", "uuid"}, col{"task_name", "text"}, col{"type", "text"},
+			col{"attempt", "integer"}, col{"message", "text"}, col{"worker", "text"}, col{"created_at", "bigint"}))
+	q.claim = d.sql(`UPDATE {t}tasks AS t SET status = 'Running', attempt = t.attempt + 1, claimed_by = $1,
+  heartbeat_at = $2, started_at = $2, error = ''
+WHERE t.status = 'Ready' AND t.id IN (
+  SELECT c.id FROM {t}tasks AS c JOIN {t}executions AS e ON e.id = c.execution_id
+  WHERE c.status = 'Ready' AND c.ready_at <= $2 AND e.status IN ('Pending', 'Running')
+    AND c.workflow_name IN ` + d.list("$4", "text") + `
+  ORDER BY c.ready_at, c.id LIMIT $3 {lockskip})
+RETURNING ` + taskCols)
+	q.updateTasks = d.sql(`UPDATE {t}tasks AS t SET
+  status = u.to_status,
+  context = COALESCE(u.context, t.context),
+  error = u.error,
+  ready_at = CASE WHEN u.ready_at > 0 THEN u.ready_at ELSE t.ready_at END,
+  completed_at = CASE WHEN u.completed_at > 0 THEN u.completed_at ELSE t.completed_at END,
+  claimed_by = CASE WHEN u.release THEN '' ELSE t.claimed_by END,
+  heartbeat_at = CASE WHEN u.release THEN 0 ELSE t.heartbeat_at END,
+  recovery_count = t.recovery_count + CASE WHEN u.recovered THEN 1 ELSE 0 END,
+  attempt = t.attempt - CASE WHEN u.undo_attempt THEN 1 ELSE 0 END
+FROM ` + d.rows("$1", col{"tid", "bigint"}, col{"from_status", "text"}, col{"to_status", "text"},
+		col{"attempt", "integer"}, col{"claimed_by", "text"}, col{"context", "text"}, col{"error", "text"},
+		col{"ready_at", "bigint"}, col{"completed_at", "bigint"}, col{"release", "boolean"}, col{"recovered", "boolean"}, col{"undo_attempt", "boolean"}) + ` AS u
+WHERE t.id = u.tid AND t.status = u.from_status
+  AND (u.attempt = 0 OR t.attempt = u.attempt)
+  AND (u.claimed_by = '' OR t.claimed_by = u.claimed_by)
+RETURNING id`)
+	q.updateExecutions = d.sql(`UPDATE {t}executions AS e SET
+  status = u.to_status,
+  output = COALESCE(u.output, e.output),
+  error = CASE WHEN u.error <> '' THEN u.error ELSE e.error END,
+  started_at = CASE WHEN e.started_at = 0 THEN u.started_at ELSE e.started_at END,
+  completed_at = CASE WHEN u.completed_at > 0 THEN u.completed_at ELSE e.completed_at END,
+  updated_at = $2
+FROM ` + d.rows("$1", col{"eid", "uuid"}, col{"from_statuses", "text"}, col{"to_status", "text"},
+		col{"output", "text"}, col{"error", "text"}, col{"started_at", "bigint"}, col{"completed_at", "bigint"}) + ` AS u
+WHERE e.id = u.eid AND u.from_statuses LIKE '%,' || e.status || ',%'
+RETURNING id`)
+	q.taskStates = d.sql(`SELECT id, execution_id, name, deps, status, attempt, error FROM {t}tasks
+WHERE execution_id IN ` + d.list("$1", "uuid") + ` ORDER BY id`)
+	q.completedContexts = d.sql(`SELECT execution_id, name, context FROM {t}tasks
+WHERE execution_id IN ` + d.list("$1", "uuid") + ` AND status = 'Completed'`)
+	q.getExecution = d.sql(`SELECT ` + execCols + ` FROM {t}executions WHERE id = $1`)
+	q.listTasks = d.sql(`SELECT ` + taskCols + ` FROM {t}tasks WHERE execution_id = $1 ORDER BY id`)
+	q.listEvents = d.sql(`SELECT id, execution_id, task_name, type, attempt, message, worker, created_at
+FROM {t}events WHERE execution_id = $1 AND id > $2 ORDER BY id LIMIT $3`)
+	q.taskInputsExec = d.sql(`SELECT input FROM {t}executions WHERE id = $1`)
+	q.taskInputsTasks = d.sql(`SELECT name, status, context FROM {t}tasks
+WHERE execution_id = $1 AND name IN ` + d.list("$2", "text"))
+	q.nextReadyAt = d.sql(`SELECT c.ready_at FROM {t}tasks AS c JOIN {t}executions AS e ON e.id = c.execution_id
+WHERE c.status = 'Ready' AND e.status IN ('Pending', 'Running') AND c.workflow_name IN ` + d.list("$1", "text") + `
+ORDER BY c.ready_at LIMIT 1`)
+	q.metricsExec = d.sql(`SELECT status, COUNT(*),
+  COALESCE(SUM(CASE WHEN completed_at > 0 AND started_at > 0 THEN completed_at - started_at ELSE 0 END), 0),
+  COALESCE(SUM(CASE WHEN completed_at > 0 AND started_at > 0 THEN 1 ELSE 0 END), 0)
+FROM {t}executions GROUP BY status`)
+	q.metricsTasks = d.sql(`SELECT status, COUNT(*), COALESCE(MIN(ready_at), 0) FROM {t}tasks
+WHERE status IN ('Ready', 'Running') GROUP BY status`)
+	return q
+}
+
+func (s *sqlStore) Backend() string { return s.d.name }
+
+func (s *sqlStore) Close() error { return s.close() }
+
+// micros stores times as microseconds since the Unix epoch; zero is unset.
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v).UTC()
+}
+
+// rawJSON passes a stored JSON document through the JSON rows parameter
+// unchanged; nil becomes null.
+func rawJSON(b []byte) json.RawMessage {
+	if b == nil {
+		return nil
+	}
+	return json.RawMessage(b)
+}
+
+func jsonParam(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("store: encoding parameters: %w", err)
+	}
+	return string(b), nil
+}
+
+// Write runs fn in a transaction, retrying on PostgreSQL serialization
+// failures and deadlocks.
+func (s *sqlStore) Write(ctx context.Context, fn func(Tx) error) error {
+	const maxTries = 5
+	var err error
+	for try := 0; try < maxTries; try++ {
+		err = s.writeOnce(ctx, fn)
+		if err == nil || !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(time.Duration(try+1) * 5 * time.Millisecond)
+	}
+	return err
+}
+
+func (s *sqlStore) writeOnce(ctx context.Context, fn func(Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	if err := fn(&sqlTx{s: s, tx: tx}); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// querier is what *sql.DB and *sql.Tx have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+type sqlTx struct {
+	s  *sqlStore
+	tx *sql.Tx
+}
+
+type execRow struct {
+	ID              string          `json:"id"`
+	WorkflowName    string          `json:"workflow_name"`
+	WorkflowVersion string          `json:"workflow_version"`
+	Status          string          `json:"status"`
+	Input           json.RawMessage `json:"input"`
+	CreatedAt       int64           `json:"created_at"`
+}
+
+type taskRow struct {
+	ExecutionID  string   `json:"execution_id"`
+	WorkflowName string   `json:"workflow_name"`
+	Name         string   `json:"name"`
+	Deps         []string `json:"deps"` // stored as the text of a JSON array
+	Status       string   `json:"status"`
+	ReadyAt      int64    `json:"ready_at"`
+}
+
+func (t *sqlTx) InsertExecutions(ctx context.Context, execs []*Execution, tasks []*Task) error {
+	if len(execs) > 0 {
+		rows := make([]execRow, len(execs))
+		for i, e := range execs {
+			input := e.Input
+			if len(input) == 0 {
+				input = []byte("{}")
+			}
+			rows[i] = execRow{e.ID, e.WorkflowName, e.WorkflowVersion, e.Status, input, micros(e.CreatedAt)}
+		}
+		p, err := jsonParam(rows)
+		if err != nil {
+			return err
+		}
+		if _, err := t.tx.ExecContext(ctx, t.s.q.insertExecutions, p); err != nil {
+			return fmt.Errorf("store: insert executions: %w", err)
+		}
+	}
+	if len(tasks) > 0 {
+		rows := make([]taskRow, len(tasks))
+		for i, tk := range tasks {
+			rows[i] = taskRow{tk.ExecutionID, tk.WorkflowName, tk.Name, nonNil(tk.Deps), tk.Status, micros(tk.ReadyAt)}
+		}
+		p, err := jsonParam(rows)
+		if err != nil {
+			return err
+		}
+		if _, err := t.tx.ExecContext(ctx, t.s.q.insertTasks, p); err != nil {
+			return fmt.Errorf("store: insert tasks: %w", err)
+		}
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+type eventRow struct {
+	ExecutionID string `json:"execution_id"`
+	TaskName    string `json:"task_name"`
+	Type        string `json:"type"`
+	Attempt     int    `json:"attempt"`
+	Message     string `json:"message"`
+	Worker      string `json:"worker"`
+	CreatedAt   int64  `json:"created_at"`
+}
+
+func (t *sqlTx) InsertEvents(ctx context.Context, events []*Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	rows := make([]eventRow, len(events))
+	for i, e := range events {
+		rows[i] = eventRow{e.ExecutionID, e.TaskName, e.Type, e.Attempt, e.Message, e.Worker, micros(e.CreatedAt)}
+	}
+	p, err := jsonParam(rows)
+	if err != nil {
+		return err
+	}
+	if _, err := t.tx.ExecContext(ctx, t.s.q.insertEvents, p); err != nil {
+		return fmt.Errorf("store: insert events: %w", err)
+	}
+	return nil
+}
+
+func (t *sqlTx) ClaimTasks(ctx context.Context, p ClaimParams) ([]*Task, error) {
+	if p.Limit <= 0 || len(p.Workflows) == 0 {
+		return nil, nil
+	}
+	wfs, err := jsonParam(p.Workflows)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := t.tx.QueryContext(ctx, t.s.q.claim, p.Worker, micros(p.Now), p.Limit, wfs)
+	if err != nil {
+		return nil, fmt.Errorf("store: claim tasks: %w", err)
+	}
+	return scanTasks(rows)
+}
+
+type taskUpdateRow struct {
+	ID          int64           `json:"tid"`
+	From        string          `json:"from_status"`
+	To          string          `json:"to_status"`
+	Attempt     int             `json:"attempt"`
+	ClaimedBy   string          `json:"claimed_by"`
+	Context     json.RawMessage `json:"context"`
+	Error       string          `json:"error"`
+	ReadyAt     int64           `json:"ready_at"`
+	CompletedAt int64           `json:"completed_at"`
+	Release     bool            `json:"release"`
+	Recovered   bool            `json:"recovered"`
+	UndoAttempt bool            `json:"undo_attempt"`
+}
+
+func (t *sqlTx) UpdateTasks(ctx context.Context, ups []TaskUpdate) (map[int64]bool, error) {
+	if len(ups) == 0 {
+		return map[int64]bool{}, nil
+	}
+	rows := make([]taskUpdateRow, len(ups))
+	for i, u := range ups {
+		rows[i] = taskUpdateRow{u.ID, u.From, u.To, u.Attempt, u.ClaimedBy, rawJSON(u.Context), u.Error,
+			micros(u.ReadyAt), micros(u.CompletedAt), u.Release, u.Recovered, u.UndoAttempt}
+	}
+	p, err := jsonParam(rows)
+	if err != nil {
+		return nil, err
+	}
+	res, err := t.tx.QueryContext(ctx, t.s.q.updateTasks, p)
+	if err != nil {
+		return nil, fmt.Errorf("store: update tasks: %w", err)
+	}
+	defer res.Close()
+	changed := make(map[int64]bool, len(ups))
+	for res.Next() {
+		var id int64
+		if err := res.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: update tasks: %w", err)
+		}
+		changed[id] = true
+	}
+	if err := res.Err(); err != nil {
+		return nil, fmt.Errorf("store: update tasks: %w", err)
+	}
+	return changed, nil
+}
+
+type execUpdateRow struct {
+	ID          string          `json:"eid"`
+	From        string          `json:"from_statuses"`
+	To          string          `json:"to_status"`
+	Output      json.RawMessage `json:"output"`
+	Error       string          `json:"error"`
+	StartedAt   int64           `json:"started_at"`
+	CompletedAt int64           `json:"completed_at"`
+}
+
+func (t *sqlTx) UpdateExecutions(ctx context.Context, ups []ExecutionUpdate) (map[string]bool, error) {
+	if len(ups) == 0 {
+		return map[string]bool{}, nil
+	}
+	rows := make([]execUpdateRow, len(ups))
+	for i, u := range ups {
+		rows[i] = execUpdateRow{u.ID, "," + strings.Join(u.From, ",") + ",", u.To, rawJSON(u.Output), u.Error,
+			micros(u.StartedAt), micros(u.CompletedAt)}
+	}
+	p, err := jsonParam(rows)
+	if err != nil {
+		return nil, err
+	}
+	res, err := t.tx.QueryContext(ctx, t.s.q.updateExecutions, p, micros(time.Now()))
+	if err != nil {
+		return nil, fmt.Errorf("store: update executions: %w", err)
+	}
+	defer res.Close()
+	changed := make(map[string]bool, len(ups))
+	for res.Next() {
+		var id string
+		if err := res.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: update executions: %w", err)
+		}
+		changed[id] = true
+	}
+	if err := res.Err(); err != nil {
+		return nil, fmt.Errorf("store: update executions: %w", err)
+	}
+	return changed, nil
+}
+
+func (t *sqlTx) TaskStates(ctx context.Context, executionIDs []string) ([]*Task, error) {
+	if len(executionIDs) == 0 {
+		return nil, nil
+	}
+	p, err := jsonParam(executionIDs)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := t.tx.QueryContext(ctx, t.s.q.taskStates, p)
+	if err != nil {
+		return nil, fmt.Errorf("store: task states: %w", err)
+	}
+	defer rows.Close()
+	var out []*Task
+	for rows.Next() {
+		var tk Task
+		var deps string
+		if err := rows.Scan(&tk.ID, &tk.ExecutionID, &tk.Name, &deps, &tk.Status, &tk.Attempt, &tk.Error); err != nil {
+			return nil, fmt.Errorf("store: task states: %w", err)
+		}
+		if err := json.Unmarshal([]byte(deps), &tk.Deps); err != nil {
+			return nil, fmt.Errorf("store: task %d deps: %w", tk.ID, err)
+		}
+		out = append(out, &tk)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: task states: %w", err)
+	}
+	return out, nil
+}
+
+func (t *sqlTx) CompletedContexts(ctx context.Context, executionIDs []string) (map[string]map[string][]byte, error) {
+	out := map[string]map[string][]byte{}
+	if len(executionIDs) == 0 {
+		return out, nil
+	}
+	p, err := jsonParam(executionIDs)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := t.tx.QueryContext(ctx, t.s.q.completedContexts, p)
+	if err != nil {
+		return nil, fmt.Errorf("store: completed contexts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, name string
+		var c []byte
+		if err := rows.Scan(&id, &name, &c); err != nil {
+			return nil, fmt.Errorf("store: completed contexts: %w", err)
+		}
+		if out[id] == nil {
+			out[id] = map[string][]byte{}
+		}
+		out[id][name] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: completed contexts: %w", err)
+	}
+	return out, nil
+}
+
+func (t *sqlTx) GetExecution(ctx context.Context, id string) (*Execution, error) {
+	return getExecution(ctx, t.tx, t.s.q.getExecution, id)
+}
+
+func (s *sqlStore) GetExecution(ctx context.Context, id string) (*Execution, error) {
+	return getExecution(ctx, s.r, s.q.getExecution, id)
+}
+
+func getExecution(ctx context.Context, db querier, q, id string) (*Execution, error) {
+	rows, err := db.QueryContext(ctx, q, id)
+	if err != nil {
+		return nil, fmt.Errorf("store: get execution: %w", err)
+	}
+	execs, err := scanExecutions(rows)
+	if err != nil {
+		return nil, err
+	}
+	if len(execs) == 0 {
+		return nil, ErrNotFound
+	}
+	return execs[0], nil
+}
+
+func scanExecutions(rows *sql.Rows) ([]*Execution, error) {
+	defer rows.Close()
+	var out []*Execution
+	for rows.Next() {
+		var e Execution
+		var created, started, completed, updated int64
+		var input string
+		var output sql.NullString
+		if err := rows.Scan(&e.ID, &e.WorkflowName, &e.WorkflowVersion, &e.Status, &input, &output, &e.Error,
+			&created, &started, &completed, &updated); err != nil {
+			return nil, fmt.Errorf("store: scan execution: %w", err)
+		}
+		e.Input = []byte(input)
+		if output.Valid {
+			e.Output = []byte(output.String)
+		}
+		e.CreatedAt, e.StartedAt, e.CompletedAt, e.UpdatedAt = fromMicros(created), fromMicros(started), fromMicros(completed), fromMicros(updated)
+		out = append(out, &e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: scan execution: %w", err)
+	}
+	return out, nil
+}
+
+func scanTasks(rows *sql.Rows) ([]*Task, error) {
+	defer rows.Close()
+	var out []*Task
+	for rows.Next() {
+		var t Task
+		var deps string
+		var c sql.NullString
+		var ready, hb, started, completed int64
+		if err := rows.Scan(&t.ID, &t.ExecutionID, &t.WorkflowName, &t.Name, &deps, &t.Status, &t.Attempt, &ready,
+			&c, &t.Error, &t.ClaimedBy, &hb, &t.RecoveryCount, &started, &completed); err != nil {
+			return nil, fmt.Errorf("store: scan task: %w", err)
+		}
+		if err := json.Unmarshal([]byte(deps), &t.Deps); err != nil {
+			return nil, fmt.Errorf("store: task %d deps: %w", t.ID, err)
+		}
+		if c.Valid {
+			t.Context = []byte(c.String)
+		}
+		t.ReadyAt, t.HeartbeatAt, t.StartedAt, t.CompletedAt = fromMicros(ready), fromMicros(hb), fromMicros(started), fromMicros(completed)
+		out = append(out, &t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: scan task: %w", err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) ListExecutions(ctx context.Context, f ExecutionFilter) ([]*Execution, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if len(f.Statuses) > 0 {
+		p, err := jsonParam(f.Statuses)
+		if err != nil {
+			return nil, err
+		}
+		where = append(where, "status IN "+s.d.list(arg(p), "text"))
+	}
+	if f.Workflow != "" {
+		where = append(where, "workflow_name = "+arg(f.Workflow))
+	}
+	if f.Before != "" {
+		where = append(where, "id < "+arg(f.Before))
+	}
+	q := "SELECT " + execCols + " FROM {t}executions"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	q += " ORDER BY id DESC LIMIT " + arg(limit)
+	rows, err := s.r.QueryContext(ctx, s.d.sql(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list executions: %w", err)
+	}
+	return scanExecutions(rows)
+}
+
+func (s *sqlStore) ListTasks(ctx context.Context, executionID string) ([]*Task, error) {
+	rows, err := s.r.QueryContext(ctx, s.q.listTasks, executionID)
+	if err != nil {
+		return nil, fmt.Errorf("store: list tasks: %w", err)
+	}
+	return scanTasks(rows)
+}
+
+func (s *sqlStore) ListEvents(ctx context.Context, executionID string, afterID int64, limit int) ([]*Event, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := s.r.QueryContext(ctx, s.q.listEvents, executionID, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: list events: %w", err)
+	}
+	defer rows.Close()
+	var out []*Event
+	for rows.Next() {
+		var e Event
+		var created int64
+		if err := rows.Scan(&e.ID, &e.ExecutionID, &e.TaskName, &e.Type, &e.Attempt, &e.Message, &e.Worker, &created); err != nil {
+			return nil, fmt.Errorf("store: scan event: %w", err)
+		}
+		e.CreatedAt = fromMicros(created)
+		out = append(out, &e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list events: %w", err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) TaskInputs(ctx context.Context, executionID string, names []string) ([]byte, []TaskOutcome, error) {
+	var input string
+	if err := s.r.QueryRowContext(ctx, s.q.taskInputsExec, executionID).Scan(&input); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil, ErrNotFound
+		}
+		return nil, nil, fmt.Errorf("store: task inputs: %w", err)
+	}
+	if len(names) == 0 {
+		return []byte(input), nil, nil
+	}
+	p, err := jsonParam(names)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, s.q.taskInputsTasks, executionID, p)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: task inputs: %w", err)
+	}
+	defer rows.Close()
+	var out []TaskOutcome
+	for rows.Next() {
+		var o TaskOutcome
+		var c sql.NullString
+		if err := rows.Scan(&o.Name, &o.Status, &c); err != nil {
+			return nil, nil, fmt.Errorf("store: task inputs: %w", err)
+		}
+		if c.Valid {
+			o.Context = []byte(c.String)
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("store: task inputs: %w", err)
+	}
+	return []byte(input), out, nil
+}
+
+func (s *sqlStore) NextReadyAt(ctx context.Context, workflows []string) (time.Time, bool, error) {
+	if len(workflows) == 0 {
+		return time.Time{}, false, nil
+	}
+	p, err := jsonParam(workflows)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	var v int64
+	err = s.r.QueryRowContext(ctx, s.q.nextReadyAt, p).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("store: next ready: %w", err)
+	}
+	return fromMicros(v), true, nil
+}
+
+func (s *sqlStore) Metrics(ctx context.Context) (*Metrics, error) {
+	m := &Metrics{ByStatus: map[string]int64{}}
+	rows, err := s.r.QueryContext(ctx, s.q.metricsExec)
+	if err != nil {
+		return nil, fmt.Errorf("store: metrics: %w", err)
+	}
+	var sum, n int64
+	for rows.Next() {
+		var status string
+		var count, s1, n1 int64
+		if err := rows.Scan(&status, &count, &s1, &n1); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: metrics: %w", err)
+		}
+		m.ByStatus[status] = count
+		m.Total += count
+		sum += s1
+		n += n1
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: metrics: %w", err)
+	}
+	if n > 0 {
+		m.AvgDuration = time.Duration(sum/n) * time.Microsecond
+	}
+	rows, err = s.r.QueryContext(ctx, s.q.metricsTasks)
+	if err != nil {
+		return nil, fmt.Errorf("store: metrics: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var status string
+		var count, minReady int64
+		if err := rows.Scan(&status, &count, &minReady); err != nil {
+			return nil, fmt.Errorf("store: metrics: %w", err)
+		}
+		switch status {
+		case "Ready":
+			m.ReadyTasks = count
+			m.OldestReadyTask = fromMicros(minReady)
+		case "Running":
+			m.RunningTasks = count
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: metrics: %w", err)
+	}
+	return m, nil
+}

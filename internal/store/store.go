@@ -1,0 +1,182 @@
+// Package store is the storage layer of the workflow engine: one interface,
+// [Store], implemented once over database/sql for both SQLite and
+// PostgreSQL. The SQL differs between the two only in small fragments
+// chosen by a dialect (placeholders, row locking, unpacking a JSON array
+// parameter into rows), so every operation has one code path.
+//
+// Every state change is a guarded write: the update names the state it
+// expects the row to be in, and reports which rows it changed. The engine
+// decides what to do; the store only reads and writes.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned when a row does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// Execution is one row of the executions table.
+type Execution struct {
+	ID              string
+	WorkflowName    string
+	WorkflowVersion string
+	Status          string
+	Input           []byte // JSON object
+	Output          []byte // JSON object; nil until the execution is terminal
+	Error           string
+	CreatedAt       time.Time
+	StartedAt       time.Time // zero until the first task starts
+	CompletedAt     time.Time // zero until terminal
+	UpdatedAt       time.Time
+}
+
+// Task is one row of the tasks table: one task of one execution.
+type Task struct {
+	ID            int64
+	ExecutionID   string
+	WorkflowName  string
+	Name          string
+	Deps          []string
+	Status        string
+	Attempt       int // attempts started so far
+	ReadyAt       time.Time
+	Context       []byte // saved context (JSON object) once completed
+	Error         string
+	ClaimedBy     string
+	HeartbeatAt   time.Time
+	RecoveryCount int
+	StartedAt     time.Time
+	CompletedAt   time.Time
+}
+
+// Event is one row of the events table: a record of one state change.
+type Event struct {
+	ID          int64
+	ExecutionID string
+	TaskName    string // empty for execution events
+	Type        string
+	Attempt     int
+	Message     string
+	Worker      string
+	CreatedAt   time.Time
+}
+
+// TaskUpdate is a guarded transition of one task: it applies only when the
+// row is in state From (and, when set, at Attempt and claimed by
+// ClaimedBy).
+type TaskUpdate struct {
+	ID   int64
+	From string
+	To   string
+	// Guards; zero values do not guard.
+	Attempt   int
+	ClaimedBy string
+	// New values.
+	Context     []byte    // set when non-nil
+	Error       string    // always set
+	ReadyAt     time.Time // set when non-zero
+	CompletedAt time.Time // set when non-zero
+	// Release clears the claim (claimed_by, heartbeat_at).
+	Release bool
+	// Recovered increments recovery_count.
+	Recovered bool
+	// UndoAttempt decrements attempt: the attempt was interrupted through
+	// no fault of the task (a shutdown) and does not count.
+	UndoAttempt bool
+}
+
+// ExecutionUpdate is a guarded transition of one execution: it applies
+// only when the row's status is one of From.
+type ExecutionUpdate struct {
+	ID          string
+	From        []string
+	To          string
+	Output      []byte    // set when non-nil
+	Error       string    // set when non-empty
+	StartedAt   time.Time // set when non-zero and not already set
+	CompletedAt time.Time // set when non-zero
+}
+
+// ClaimParams selects the tasks a worker claims.
+type ClaimParams struct {
+	Worker    string
+	Now       time.Time
+	Limit     int
+	Workflows []string // only tasks of these workflows
+}
+
+// TaskOutcome is a task's state and saved context as a dependent sees it.
+type TaskOutcome struct {
+	Name    string
+	Status  string
+	Context []byte
+}
+
+// ExecutionFilter selects executions for listing, newest first.
+type ExecutionFilter struct {
+	Statuses []string
+	Workflow string
+	Limit    int
+	// Before, when set, lists only executions older than this id (the
+	// cursor of the previous page).
+	Before string
+}
+
+// Metrics summarises a store's executions.
+type Metrics struct {
+	ByStatus        map[string]int64
+	Total           int64
+	AvgDuration     time.Duration // over terminal executions that started
+	ReadyTasks      int64
+	RunningTasks    int64
+	OldestReadyTask time.Time // zero when none is ready
+}
+
+// Store is the engine's database. All methods are safe for concurrent use.
+type Store interface {
+	// Backend is "sqlite" or "postgres".
+	Backend() string
+	// Write runs fn in a write transaction and commits it when fn returns
+	// nil. On PostgreSQL, serialization failures and deadlocks are retried.
+	Write(ctx context.Context, fn func(Tx) error) error
+
+	GetExecution(ctx context.Context, id string) (*Execution, error)
+	ListExecutions(ctx context.Context, f ExecutionFilter) ([]*Execution, error)
+	ListTasks(ctx context.Context, executionID string) ([]*Task, error)
+	ListEvents(ctx context.Context, executionID string, afterID int64, limit int) ([]*Event, error)
+	// TaskInputs returns the execution's input and the state and saved
+	// context of the named tasks of that execution.
+	TaskInputs(ctx context.Context, executionID string, names []string) ([]byte, []TaskOutcome, error)
+	// NextReadyAt returns the earliest ready_at of a Ready task of the given
+	// workflows in an execution that may run, and false when there is none.
+	NextReadyAt(ctx context.Context, workflows []string) (time.Time, bool, error)
+	Metrics(ctx context.Context) (*Metrics, error)
+	Close() error
+}
+
+// Tx is a write transaction.
+type Tx interface {
+	InsertExecutions(ctx context.Context, execs []*Execution, tasks []*Task) error
+	InsertEvents(ctx context.Context, events []*Event) error
+	// ClaimTasks moves up to p.Limit Ready tasks whose ready_at has passed,
+	// of executions that are Pending or Running, to Running, claimed by
+	// p.Worker with their attempt incremented, and returns them.
+	ClaimTasks(ctx context.Context, p ClaimParams) ([]*Task, error)
+	// UpdateTasks applies guarded task transitions and returns the ids of
+	// the rows that changed.
+	UpdateTasks(ctx context.Context, ups []TaskUpdate) (map[int64]bool, error)
+	// UpdateExecutions applies guarded execution transitions and returns the
+	// ids of the rows that changed.
+	UpdateExecutions(ctx context.Context, ups []ExecutionUpdate) (map[string]bool, error)
+	// TaskStates returns every task of the executions (id, execution, name,
+	// deps, status, attempt, error), without contexts, in insertion order.
+	TaskStates(ctx context.Context, executionIDs []string) ([]*Task, error)
+	// CompletedContexts returns the saved contexts of the completed tasks of
+	// the executions, by execution id and task name.
+	CompletedContexts(ctx context.Context, executionIDs []string) (map[string]map[string][]byte, error)
+	// GetExecution reads an execution inside the transaction.
+	GetExecution(ctx context.Context, id string) (*Execution, error)
+}

@@ -1,0 +1,134 @@
+package cloacina
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Defaults of a Runner's settings.
+const (
+	DefaultMaxConcurrentTasks = 4
+	DefaultTaskTimeout        = 5 * time.Minute
+	DefaultDBPoolSize         = 10
+	DefaultPollInterval       = time.Second
+	DefaultMaxContextBytes    = 1 << 20
+)
+
+// Config holds every setting of a [Runner]. The zero value of each field
+// means its default. Build a runner from it with [Config.NewRunner], or
+// pass [Option]s to [NewRunner]; both give the same runner.
+type Config struct {
+	// DatabaseURL is sqlite://PATH or postgres://... (required).
+	DatabaseURL string
+	// Schema is the PostgreSQL schema (tenant) to run in; it is created and
+	// migrated when missing. It is an error on SQLite.
+	Schema string
+	// Workflows the runner can execute.
+	Workflows []*Workflow
+	// MaxConcurrentTasks bounds the tasks this runner runs at once
+	// (default 4).
+	MaxConcurrentTasks int
+	// TaskTimeout bounds one attempt of a task without its own Timeout
+	// (default 5m).
+	TaskTimeout time.Duration
+	// DBPoolSize is the maximum number of database connections (default 10).
+	DBPoolSize int
+	// PollInterval is how often the runner looks for work it was not told
+	// about (work added by other processes, retries that came due). Work
+	// this runner creates or finishes is dispatched at once (default 1s).
+	PollInterval time.Duration
+	// MaxContextBytes bounds the JSON size of an input or saved context
+	// (default 1 MiB).
+	MaxContextBytes int
+	// WorkerID identifies this runner in task claims and events (default:
+	// a random id).
+	WorkerID string
+	// Logger receives the runner's logs (default: slog.Default()).
+	Logger *slog.Logger
+}
+
+// Option sets one field of a [Config].
+type Option func(*Config)
+
+// WithWorkflows adds workflows the runner can execute.
+func WithWorkflows(wfs ...*Workflow) Option {
+	return func(c *Config) { c.Workflows = append(c.Workflows, wfs...) }
+}
+
+// WithSchema runs the runner in a PostgreSQL schema (one tenant).
+func WithSchema(schema string) Option { return func(c *Config) { c.Schema = schema } }
+
+// WithMaxConcurrentTasks bounds the tasks run at once.
+func WithMaxConcurrentTasks(n int) Option { return func(c *Config) { c.MaxConcurrentTasks = n } }
+
+// WithTaskTimeout sets the default timeout of one task attempt.
+func WithTaskTimeout(d time.Duration) Option { return func(c *Config) { c.TaskTimeout = d } }
+
+// WithDBPoolSize sets the maximum number of database connections.
+func WithDBPoolSize(n int) Option { return func(c *Config) { c.DBPoolSize = n } }
+
+// WithPollInterval sets how often the runner looks for work it was not told
+// about.
+func WithPollInterval(d time.Duration) Option { return func(c *Config) { c.PollInterval = d } }
+
+// WithMaxContextBytes bounds the JSON size of contexts.
+func WithMaxContextBytes(n int) Option { return func(c *Config) { c.MaxContextBytes = n } }
+
+// WithWorkerID sets the identity the runner claims tasks under.
+func WithWorkerID(id string) Option { return func(c *Config) { c.WorkerID = id } }
+
+// WithLogger sets the runner's logger.
+func WithLogger(l *slog.Logger) Option { return func(c *Config) { c.Logger = l } }
+
+// withDefaults validates c and fills in defaults. Invalid values are errors
+// wrapping ErrInvalidOption; nothing falls back silently.
+func (c Config) withDefaults() (Config, error) {
+	if c.DatabaseURL == "" {
+		return c, fmt.Errorf("%w: DatabaseURL is empty", ErrInvalidOption)
+	}
+	if c.MaxConcurrentTasks < 0 {
+		return c, fmt.Errorf("%w: MaxConcurrentTasks %d is negative", ErrInvalidOption, c.MaxConcurrentTasks)
+	}
+	if c.TaskTimeout < 0 {
+		return c, fmt.Errorf("%w: TaskTimeout %v is negative", ErrInvalidOption, c.TaskTimeout)
+	}
+	if c.DBPoolSize < 0 {
+		return c, fmt.Errorf("%w: DBPoolSize %d is negative", ErrInvalidOption, c.DBPoolSize)
+	}
+	if c.PollInterval < 0 {
+		return c, fmt.Errorf("%w: PollInterval %v is negative", ErrInvalidOption, c.PollInterval)
+	}
+	if c.MaxContextBytes < 0 {
+		return c, fmt.Errorf("%w: MaxContextBytes %d is negative", ErrInvalidOption, c.MaxContextBytes)
+	}
+	if c.MaxConcurrentTasks == 0 {
+		c.MaxConcurrentTasks = DefaultMaxConcurrentTasks
+	}
+	if c.TaskTimeout == 0 {
+		c.TaskTimeout = DefaultTaskTimeout
+	}
+	if c.DBPoolSize == 0 {
+		c.DBPoolSize = DefaultDBPoolSize
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.MaxContextBytes == 0 {
+		c.MaxContextBytes = DefaultMaxContextBytes
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	seen := map[string]bool{}
+	for _, wf := range c.Workflows {
+		if wf == nil {
+			return c, fmt.Errorf("%w: nil workflow", ErrInvalidOption)
+		}
+		if seen[wf.name] {
+			return c, fmt.Errorf("%w: workflow %q registered twice", ErrInvalidOption, wf.name)
+		}
+		seen[wf.name] = true
+	}
+	return c, nil
+}

@@ -1,0 +1,659 @@
+package cloacina
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cloacina-go/cloacina/internal/store"
+	"github.com/google/uuid"
+)
+
+// Runner executes workflows durably against one database (or one
+// PostgreSQL schema). It is safe for concurrent use by many goroutines.
+//
+// One goroutine, the dispatcher, does all of the runner's scheduling
+// writes: it records new executions, applies finished task attempts,
+// advances the DAG and claims ready tasks, all in one transaction per
+// round, so that under load many steps share one commit. Tasks run in their
+// own goroutines, up to MaxConcurrentTasks at once. Finishing a task or
+// starting an execution wakes the dispatcher at once; polling only finds
+// work added by other processes and retries that came due.
+type Runner struct {
+	cfg       Config
+	store     store.Store
+	log       *slog.Logger
+	workflows map[string]*Workflow
+	wfNames   []string
+
+	wake     chan struct{}
+	stop     chan struct{}
+	loopDone chan struct{}
+	workers  sync.WaitGroup
+
+	mu       sync.Mutex
+	creates  []*createReq
+	outcomes []outcome
+	inflight int                               // task goroutines running
+	running  map[int64]*runningTask            // by task id
+	waiters  map[string]map[chan struct{}]bool // by execution id
+	draining bool                              // Shutdown began: no new work
+	closed   bool
+}
+
+type runningTask struct {
+	executionID string
+	cancel      context.CancelCauseFunc
+}
+
+type createReq struct {
+	execs  []*store.Execution
+	tasks  []*store.Task
+	events []*store.Event
+	done   chan error
+}
+
+type outcomeKind int
+
+const (
+	outcomeCompleted outcomeKind = iota
+	outcomeFailed
+	outcomeRetry
+	outcomeSkipped
+	outcomeRelease
+)
+
+type outcome struct {
+	task    *store.Task
+	kind    outcomeKind
+	context []byte
+	err     string
+	readyAt time.Time
+	at      time.Time
+}
+
+// Causes of a task context's cancellation.
+var (
+	errExecutionCancelled = errors.New("execution cancelled")
+	errShutdown           = errors.New("runner shut down")
+)
+
+// NewRunner opens the database at databaseURL (creating it, or the schema,
+// when missing), applies migrations and starts the runner.
+func NewRunner(ctx context.Context, databaseURL string, opts ...Option) (*Runner, error) {
+	cfg := Config{DatabaseURL: databaseURL}
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	return cfg.NewRunner(ctx)
+}
+
+// NewRunner builds and starts a runner from c.
+func (c Config) NewRunner(ctx context.Context) (*Runner, error) {
+	cfg, err := c.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, store.Config{URL: cfg.DatabaseURL, Schema: cfg.Schema, PoolSize: cfg.DBPoolSize})
+	if err != nil {
+		return nil, translateStoreErr(err)
+	}
+	if cfg.WorkerID == "" {
+		cfg.WorkerID = "worker-" + uuid.NewString()[:8]
+	}
+	r := &Runner{
+		cfg:       cfg,
+		store:     st,
+		log:       cfg.Logger.With("component", "cloacina", "worker", cfg.WorkerID),
+		workflows: map[string]*Workflow{},
+		wake:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		loopDone:  make(chan struct{}),
+		running:   map[int64]*runningTask{},
+		waiters:   map[string]map[chan struct{}]bool{},
+	}
+	for _, wf := range cfg.Workflows {
+		r.workflows[wf.name] = wf
+		r.wfNames = append(r.wfNames, wf.name)
+	}
+	slices.Sort(r.wfNames)
+	go r.loop()
+	r.signal()
+	return r, nil
+}
+
+func translateStoreErr(err error) error {
+	switch {
+	case errors.Is(err, store.ErrInvalidSchema):
+		return fmt.Errorf("%w: %w", ErrInvalidTenantID, err)
+	case errors.Is(err, store.ErrUnsupportedURL):
+		return fmt.Errorf("%w: %w", ErrUnsupportedDatabase, err)
+	case errors.Is(err, store.ErrSchemaOnSQLite):
+		return fmt.Errorf("%w: %w", ErrInvalidOption, err)
+	}
+	return err
+}
+
+// Workflows returns the workflows the runner can execute, by name.
+func (r *Runner) Workflows() []*Workflow {
+	out := make([]*Workflow, 0, len(r.wfNames))
+	for _, n := range r.wfNames {
+		out = append(out, r.workflows[n])
+	}
+	return out
+}
+
+// Workflow returns the registered workflow with the given name.
+func (r *Runner) Workflow(name string) (*Workflow, bool) {
+	wf, ok := r.workflows[name]
+	return wf, ok
+}
+
+// WorkerID returns the identity this runner claims tasks under.
+func (r *Runner) WorkerID() string { return r.cfg.WorkerID }
+
+func (r *Runner) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Execute starts the named workflow with input (see [ContextFrom] for the
+// accepted forms) and waits until the execution is terminal. A failed
+// execution is not an error: inspect Result.Status. The error is non-nil
+// only when the execution could not be started or waited for (ctx ended
+// first: the execution goes on).
+func (r *Runner) Execute(ctx context.Context, workflow string, input any) (*Result, error) {
+	h, err := r.ExecuteAsync(ctx, workflow, input)
+	if err != nil {
+		return nil, err
+	}
+	return h.Wait(ctx)
+}
+
+// ExecuteAsync starts the named workflow and returns at once, once the
+// execution is durably recorded.
+func (r *Runner) ExecuteAsync(ctx context.Context, workflow string, input any) (*ExecutionHandle, error) {
+	hs, err := r.ExecuteMany(ctx, workflow, []any{input})
+	if err != nil {
+		return nil, err
+	}
+	return hs[0], nil
+}
+
+// ExecuteMany starts one execution of the named workflow per input, all in
+// one transaction, and returns their handles in the same order. It is the
+// efficient way to enqueue many executions.
+func (r *Runner) ExecuteMany(ctx context.Context, workflow string, inputs []any) ([]*ExecutionHandle, error) {
+	wf, ok := r.workflows[workflow]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownWorkflow, workflow)
+	}
+	now := time.Now()
+	req := &createReq{done: make(chan error, 1)}
+	handles := make([]*ExecutionHandle, len(inputs))
+	for i, in := range inputs {
+		c, err := ContextFrom(in)
+		if err != nil {
+			return nil, err
+		}
+		b, err := c.MarshalJSON()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidContext, err)
+		}
+		if len(b) > r.cfg.MaxContextBytes {
+			return nil, fmt.Errorf("%w: input is %d bytes, the limit is %d", ErrContextTooLarge, len(b), r.cfg.MaxContextBytes)
+		}
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, fmt.Errorf("cloacina: new execution id: %w", err)
+		}
+		sid := id.String()
+		req.execs = append(req.execs, &store.Execution{ID: sid, WorkflowName: wf.name, WorkflowVersion: wf.version,
+			Status: string(ExecutionPending), Input: b, CreatedAt: now})
+		req.events = append(req.events, &store.Event{ExecutionID: sid, Type: string(EventExecutionCreated),
+			Message: "version " + wf.version, Worker: r.cfg.WorkerID, CreatedAt: now})
+		for _, t := range wf.tasks {
+			st := TaskNotStarted
+			var ready time.Time
+			if len(t.deps) == 0 {
+				st, ready = TaskReady, now
+				req.events = append(req.events, &store.Event{ExecutionID: sid, TaskName: t.id, Type: string(EventTaskReady), CreatedAt: now})
+			}
+			req.tasks = append(req.tasks, &store.Task{ExecutionID: sid, WorkflowName: wf.name, Name: t.id,
+				Deps: t.deps, Status: string(st), ReadyAt: ready})
+		}
+		handles[i] = &ExecutionHandle{r: r, id: id}
+	}
+	if len(inputs) == 0 {
+		return handles, nil
+	}
+	r.mu.Lock()
+	if r.draining || r.closed {
+		r.mu.Unlock()
+		return nil, ErrRunnerClosed
+	}
+	// Register waiters before the executions exist, so no completion is missed.
+	for _, h := range handles {
+		h.done = r.addWaiter(h.id.String())
+	}
+	r.creates = append(r.creates, req)
+	r.mu.Unlock()
+	r.signal()
+	select {
+	case err := <-req.done:
+		if err != nil {
+			r.mu.Lock()
+			for _, h := range handles {
+				r.removeWaiter(h.id.String(), h.done)
+			}
+			r.mu.Unlock()
+			return nil, err
+		}
+		return handles, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("cloacina: waiting for the execution to be recorded: %w", ctx.Err())
+	}
+}
+
+// addWaiter must be called with r.mu held.
+func (r *Runner) addWaiter(id string) chan struct{} {
+	ch := make(chan struct{})
+	if r.waiters[id] == nil {
+		r.waiters[id] = map[chan struct{}]bool{}
+	}
+	r.waiters[id][ch] = true
+	return ch
+}
+
+// removeWaiter must be called with r.mu held.
+func (r *Runner) removeWaiter(id string, ch chan struct{}) {
+	if ws := r.waiters[id]; ws != nil && ws[ch] {
+		delete(ws, ch)
+		if len(ws) == 0 {
+			delete(r.waiters, id)
+		}
+	}
+}
+
+func (r *Runner) notifyFinished(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range ids {
+		for ch := range r.waiters[id] {
+			close(ch)
+		}
+		delete(r.waiters, id)
+	}
+}
+
+// ExecutionHandle refers to a started execution.
+type ExecutionHandle struct {
+	r    *Runner
+	id   uuid.UUID
+	done chan struct{}
+}
+
+// ID returns the execution's id.
+func (h *ExecutionHandle) ID() uuid.UUID { return h.id }
+
+// Wait blocks until the execution is terminal, or ctx ends, and returns its
+// result.
+func (h *ExecutionHandle) Wait(ctx context.Context) (*Result, error) {
+	return h.r.wait(ctx, h.id, h.done)
+}
+
+// Status returns the execution's current state.
+func (h *ExecutionHandle) Status(ctx context.Context) (ExecutionStatus, error) {
+	return h.r.ExecutionStatus(ctx, h.id)
+}
+
+// Cancel cancels the execution.
+func (h *ExecutionHandle) Cancel(ctx context.Context) error { return h.r.Cancel(ctx, h.id) }
+
+// Wait blocks until the execution is terminal, or ctx ends, and returns its
+// result. It works for executions started by any runner on the database.
+func (r *Runner) Wait(ctx context.Context, id uuid.UUID) (*Result, error) {
+	r.mu.Lock()
+	ch := r.addWaiter(id.String())
+	r.mu.Unlock()
+	return r.wait(ctx, id, ch)
+}
+
+func (r *Runner) wait(ctx context.Context, id uuid.UUID, done chan struct{}) (*Result, error) {
+	sid := id.String()
+	defer func() {
+		r.mu.Lock()
+		r.removeWaiter(sid, done)
+		r.mu.Unlock()
+	}()
+	// The execution may be finished by another process: poll as a safety net.
+	tick := time.NewTicker(r.cfg.PollInterval)
+	defer tick.Stop()
+	for {
+		e, err := r.store.GetExecution(ctx, sid)
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, fmt.Errorf("%w: %s", ErrExecutionNotFound, sid)
+			}
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("cloacina: waiting for execution %s: %w", sid, ctx.Err())
+			}
+			r.log.Warn("reading execution while waiting", "execution", sid, "err", err)
+		} else if ExecutionStatus(e.Status).Terminal() {
+			return r.result(ctx, e)
+		}
+		select {
+		case <-done:
+			done = nil // closed: read the final state once more
+		case <-tick.C:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("cloacina: waiting for execution %s: %w", sid, ctx.Err())
+		}
+	}
+}
+
+// ExecutionStatus returns the state of an execution.
+func (r *Runner) ExecutionStatus(ctx context.Context, id uuid.UUID) (ExecutionStatus, error) {
+	e, err := r.getExecution(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return ExecutionStatus(e.Status), nil
+}
+
+func (r *Runner) getExecution(ctx context.Context, id uuid.UUID) (*store.Execution, error) {
+	e, err := r.store.GetExecution(ctx, id.String())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrExecutionNotFound, id)
+	}
+	return e, err
+}
+
+// ExecutionResult returns what is known of an execution now; Context is set
+// once it is terminal.
+func (r *Runner) ExecutionResult(ctx context.Context, id uuid.UUID) (*Result, error) {
+	e, err := r.getExecution(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return r.result(ctx, e)
+}
+
+func (r *Runner) result(ctx context.Context, e *store.Execution) (*Result, error) {
+	id, err := uuid.Parse(e.ID)
+	if err != nil {
+		return nil, fmt.Errorf("cloacina: stored execution id %q: %w", e.ID, err)
+	}
+	res := &Result{
+		ExecutionID: id, WorkflowName: e.WorkflowName, WorkflowVersion: e.WorkflowVersion,
+		Status: ExecutionStatus(e.Status), Error: e.Error,
+		CreatedAt: e.CreatedAt, StartedAt: e.StartedAt, CompletedAt: e.CompletedAt,
+	}
+	if !e.StartedAt.IsZero() && !e.CompletedAt.IsZero() {
+		res.Duration = e.CompletedAt.Sub(e.StartedAt)
+	}
+	if e.Output != nil {
+		c, err := ContextFromJSON(e.Output)
+		if err != nil {
+			return nil, fmt.Errorf("cloacina: stored context of %s: %w", e.ID, err)
+		}
+		res.Context = c
+	}
+	tasks, err := r.store.ListTasks(ctx, e.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range tasks {
+		tr := TaskResult{Name: t.Name, Status: TaskStatus(t.Status), Attempts: t.Attempt, Error: t.Error,
+			StartedAt: t.StartedAt, CompletedAt: t.CompletedAt, Recoveries: t.RecoveryCount}
+		if !t.StartedAt.IsZero() && !t.CompletedAt.IsZero() && t.CompletedAt.After(t.StartedAt) {
+			tr.Duration = t.CompletedAt.Sub(t.StartedAt)
+		}
+		res.Tasks = append(res.Tasks, tr)
+	}
+	return res, nil
+}
+
+// ListExecutions lists executions, newest first.
+func (r *Runner) ListExecutions(ctx context.Context, opts ListOptions) (*ExecutionPage, error) {
+	limit := opts.Limit
+	switch {
+	case limit < 0:
+		return nil, fmt.Errorf("%w: negative limit %d", ErrInvalidOption, limit)
+	case limit == 0:
+		limit = 50
+	case limit > 1000:
+		limit = 1000
+	}
+	f := store.ExecutionFilter{Workflow: opts.Workflow, Limit: limit + 1}
+	for _, s := range opts.Statuses {
+		if !s.Valid() {
+			return nil, fmt.Errorf("%w: unknown execution status %q", ErrInvalidOption, s)
+		}
+		f.Statuses = append(f.Statuses, string(s))
+	}
+	if opts.Cursor != "" {
+		id, err := uuid.Parse(opts.Cursor)
+		if err != nil {
+			return nil, fmt.Errorf("%w: invalid cursor %q", ErrInvalidOption, opts.Cursor)
+		}
+		f.Before = id.String()
+	}
+	execs, err := r.store.ListExecutions(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	page := &ExecutionPage{}
+	if len(execs) > limit {
+		execs = execs[:limit]
+		page.NextCursor = execs[limit-1].ID
+	}
+	for _, e := range execs {
+		id, err := uuid.Parse(e.ID)
+		if err != nil {
+			return nil, fmt.Errorf("cloacina: stored execution id %q: %w", e.ID, err)
+		}
+		s := ExecutionSummary{ExecutionID: id, WorkflowName: e.WorkflowName, WorkflowVersion: e.WorkflowVersion,
+			Status: ExecutionStatus(e.Status), Error: e.Error, CreatedAt: e.CreatedAt, StartedAt: e.StartedAt, CompletedAt: e.CompletedAt}
+		if !e.StartedAt.IsZero() && !e.CompletedAt.IsZero() {
+			s.Duration = e.CompletedAt.Sub(e.StartedAt)
+		}
+		page.Executions = append(page.Executions, s)
+	}
+	return page, nil
+}
+
+// ExecutionEvents returns the events of an execution in the order they
+// happened.
+func (r *Runner) ExecutionEvents(ctx context.Context, id uuid.UUID) ([]Event, error) {
+	if _, err := r.getExecution(ctx, id); err != nil {
+		return nil, err
+	}
+	var out []Event
+	var after int64
+	for {
+		evs, err := r.store.ListEvents(ctx, id.String(), after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range evs {
+			out = append(out, Event{ID: e.ID, ExecutionID: id, Task: e.TaskName, Type: EventType(e.Type),
+				Attempt: e.Attempt, Message: e.Message, Worker: e.Worker, At: e.CreatedAt})
+			after = e.ID
+		}
+		if len(evs) < 1000 {
+			return out, nil
+		}
+	}
+}
+
+// Metrics summarises the executions in the runner's database, computed in
+// SQL.
+func (r *Runner) Metrics(ctx context.Context) (*Metrics, error) {
+	m, err := r.store.Metrics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &Metrics{TotalExecutions: m.Total, AvgExecutionTime: m.AvgDuration, ByStatus: map[ExecutionStatus]int64{},
+		ReadyTasks: m.ReadyTasks, RunningTasks: m.RunningTasks}
+	for s, n := range m.ByStatus {
+		out.ByStatus[ExecutionStatus(s)] = n
+		if !ExecutionStatus(s).Terminal() {
+			out.ActiveExecutions += n
+		}
+	}
+	return out, nil
+}
+
+// Pause stops an execution from starting new tasks; running tasks finish.
+// Pausing an execution that is not Pending or Running returns
+// [ErrInvalidTransition].
+func (r *Runner) Pause(ctx context.Context, id uuid.UUID) error {
+	return r.transition(ctx, id, []ExecutionStatus{ExecutionPending, ExecutionRunning}, ExecutionPaused, EventExecutionPaused)
+}
+
+// Resume lets a paused execution start tasks again.
+func (r *Runner) Resume(ctx context.Context, id uuid.UUID) error {
+	err := r.transition(ctx, id, []ExecutionStatus{ExecutionPaused}, ExecutionRunning, EventExecutionResumed)
+	if err == nil {
+		r.signal()
+	}
+	return err
+}
+
+// Cancel ends an execution: tasks not yet started are skipped, running ones
+// see their context cancelled (those run by this runner at once, others
+// when their runner next looks). Cancelling a terminal execution returns
+// [ErrInvalidTransition].
+func (r *Runner) Cancel(ctx context.Context, id uuid.UUID) error {
+	sid := id.String()
+	now := time.Now()
+	err := r.store.Write(ctx, func(tx store.Tx) error {
+		states, err := tx.TaskStates(ctx, []string{sid})
+		if err != nil {
+			return err
+		}
+		outputs, err := r.finalOutputs(ctx, tx, []string{sid}, map[string][]*store.Task{sid: states})
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: %s", ErrExecutionNotFound, sid)
+		}
+		if err != nil {
+			return err
+		}
+		changed, err := tx.UpdateExecutions(ctx, []store.ExecutionUpdate{{ID: sid,
+			From: []string{string(ExecutionPending), string(ExecutionRunning), string(ExecutionPaused)},
+			To:   string(ExecutionCancelled), CompletedAt: now, Error: "cancelled", Output: outputs[sid]}})
+		if err != nil {
+			return err
+		}
+		if !changed[sid] {
+			return r.transitionError(ctx, tx, sid, ExecutionCancelled)
+		}
+		var ups []store.TaskUpdate
+		events := []*store.Event{{ExecutionID: sid, Type: string(EventExecutionCancelled), Worker: r.cfg.WorkerID, CreatedAt: now}}
+		for _, t := range states {
+			if t.Status == string(TaskNotStarted) || t.Status == string(TaskReady) {
+				ups = append(ups, store.TaskUpdate{ID: t.ID, From: t.Status, To: string(TaskSkipped), Error: "execution cancelled", CompletedAt: now})
+				events = append(events, &store.Event{ExecutionID: sid, TaskName: t.Name, Type: string(EventTaskSkipped), Message: "execution cancelled", CreatedAt: now})
+			}
+		}
+		if _, err := tx.UpdateTasks(ctx, ups); err != nil {
+			return err
+		}
+		return tx.InsertEvents(ctx, events)
+	})
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	for _, rt := range r.running {
+		if rt.executionID == sid {
+			rt.cancel(errExecutionCancelled)
+		}
+	}
+	r.mu.Unlock()
+	r.notifyFinished([]string{sid})
+	return nil
+}
+
+func (r *Runner) transition(ctx context.Context, id uuid.UUID, from []ExecutionStatus, to ExecutionStatus, ev EventType) error {
+	sid := id.String()
+	now := time.Now()
+	fs := make([]string, len(from))
+	for i, f := range from {
+		fs[i] = string(f)
+	}
+	return r.store.Write(ctx, func(tx store.Tx) error {
+		changed, err := tx.UpdateExecutions(ctx, []store.ExecutionUpdate{{ID: sid, From: fs, To: string(to)}})
+		if err != nil {
+			return err
+		}
+		if !changed[sid] {
+			return r.transitionError(ctx, tx, sid, to)
+		}
+		return tx.InsertEvents(ctx, []*store.Event{{ExecutionID: sid, Type: string(ev), Worker: r.cfg.WorkerID, CreatedAt: now}})
+	})
+}
+
+func (r *Runner) transitionError(ctx context.Context, tx store.Tx, id string, to ExecutionStatus) error {
+	e, err := tx.GetExecution(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %s", ErrExecutionNotFound, id)
+	}
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: execution %s is %s, cannot become %s", ErrInvalidTransition, id, e.Status, to)
+}
+
+// Shutdown stops taking new work and waits for running tasks to finish
+// until ctx ends. Tasks still running then are interrupted and released
+// (put back to Ready without using up an attempt) so that another runner,
+// or this one restarted, runs them again. Shutdown then closes the
+// database. It returns ctx's error if tasks had to be interrupted.
+func (r *Runner) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.draining = true
+	pending := r.creates
+	r.creates = nil
+	r.mu.Unlock()
+	for _, c := range pending {
+		c.done <- ErrRunnerClosed
+	}
+	idle := make(chan struct{})
+	go func() { r.workers.Wait(); close(idle) }()
+	var interrupted error
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		interrupted = ctx.Err()
+		r.mu.Lock()
+		for _, rt := range r.running {
+			rt.cancel(errShutdown)
+		}
+		r.mu.Unlock()
+		<-idle
+	}
+	// Apply what the last tasks reported, then stop the dispatcher.
+	close(r.stop)
+	<-r.loopDone
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	return errors.Join(interrupted, r.store.Close())
+}
