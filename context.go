@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"sync"
+	"unicode/utf8"
 )
 
 // Context is the JSON object that flows through a workflow. Tasks read and
@@ -16,7 +18,8 @@ import (
 // []any, float64, string, bool, nil); values of other types are converted to
 // that form when they are stored. Use [GetAs] to read a value into a Go type.
 //
-// A Context is safe for concurrent use.
+// A Context is safe for concurrent use. The zero value is an empty context
+// ready to use, but a Context must not be copied after first use.
 type Context struct {
 	mu   sync.RWMutex
 	data map[string]any
@@ -40,9 +43,9 @@ func ContextFromJSON(b []byte) (*Context, error) {
 
 // ContextFrom builds a Context from v: nil (an empty context), a *Context (a
 // copy), a json.RawMessage or []byte holding a JSON object, a
-// map[string]any, or any value that encodes to a JSON object (a struct, a
-// map with string keys). Anything else returns an error wrapping
-// [ErrInvalidContext].
+// map[string]any (a nil map gives an empty context), or any value that
+// encodes to a JSON object (a struct, a map with string keys). Anything else
+// returns an error wrapping [ErrInvalidContext].
 func ContextFrom(v any) (*Context, error) {
 	switch x := v.(type) {
 	case nil:
@@ -52,6 +55,10 @@ func ContextFrom(v any) (*Context, error) {
 			return NewContext(), nil
 		}
 		return x.Clone(), nil
+	case map[string]any:
+		if x == nil {
+			return NewContext(), nil
+		}
 	case json.RawMessage:
 		return ContextFromJSON(x)
 	case []byte:
@@ -102,8 +109,19 @@ func describeJSON(b []byte) string {
 // normalize converts v to the form encoding/json decodes values to.
 func normalize(v any) (any, error) {
 	switch x := v.(type) {
-	case nil, string, bool, float64:
+	case nil, bool:
 		return x, nil
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, fmt.Errorf("cloacina: context value cannot be encoded as JSON: unsupported number %v", x)
+		}
+		return x, nil
+	case string:
+		// Invalid UTF-8 is replaced by U+FFFD when the context is encoded;
+		// store the string in that form now, as json.Marshal would.
+		if utf8.ValidString(x) {
+			return x, nil
+		}
 	case json.RawMessage:
 		var out any
 		if err := json.Unmarshal(x, &out); err != nil {
@@ -134,6 +152,9 @@ func (c *Context) Insert(key string, v any) error {
 	if _, ok := c.data[key]; ok {
 		return fmt.Errorf("%w: %q", ErrKeyExists, key)
 	}
+	if c.data == nil {
+		c.data = map[string]any{}
+	}
 	c.data[key] = nv
 	return nil
 }
@@ -163,6 +184,9 @@ func (c *Context) Set(key string, v any) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.data == nil {
+		c.data = map[string]any{}
+	}
 	c.data[key] = nv
 	return nil
 }
@@ -225,6 +249,9 @@ func (c *Context) MarshalJSON() ([]byte, error) {
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
+	if c.data == nil {
+		return []byte("{}"), nil
+	}
 	return json.Marshal(c.data)
 }
 

@@ -97,8 +97,12 @@ func RetryOnMessages(patterns ...string) RetryCondition {
 }
 
 // RetryIf retries the errors for which pred returns true. name identifies
-// the predicate in the workflow's version hash and in descriptions.
+// the predicate in the workflow's version hash and in descriptions. A nil
+// pred retries nothing.
 func RetryIf(name string, pred func(error) bool) RetryCondition {
+	if pred == nil {
+		pred = func(error) bool { return false }
+	}
 	return RetryCondition{name: "if:" + name, match: pred}
 }
 
@@ -107,7 +111,8 @@ func RetryIf(name string, pred func(error) bool) RetryCondition {
 // attempt stored in the database, so it survives a restart.
 //
 // Zero fields take defaults: MaxAttempts 3, Backoff exponential,
-// InitialDelay 1s, MaxDelay 5m, no jitter, all errors retried.
+// InitialDelay 1s, MaxDelay 5m (or InitialDelay, if that is longer), no
+// jitter, all errors retried.
 type RetryPolicy struct {
 	// MaxAttempts is the total number of executions, the first included.
 	// 1 means no retries.
@@ -139,7 +144,9 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 		p.InitialDelay = time.Second
 	}
 	if p.MaxDelay == 0 {
-		p.MaxDelay = 5 * time.Minute
+		// An explicit InitialDelay above the default cap is not silently
+		// lowered to it.
+		p.MaxDelay = max(5*time.Minute, p.InitialDelay)
 	}
 	return p
 }
@@ -161,7 +168,7 @@ func (p RetryPolicy) validate() error {
 		errs = append(errs, fmt.Errorf("InitialDelay %v exceeds MaxDelay %v", p.InitialDelay, p.MaxDelay))
 	}
 	if p.Jitter < 0 || p.Jitter > 1 || math.IsNaN(p.Jitter) {
-		errs = append(errs, fmt.Errorf("Jitter %v is outside [0, 1]", p.Jitter))
+		errs = append(errs, fmt.Errorf("jitter %v is outside [0, 1]", p.Jitter))
 	}
 	if len(errs) == 0 {
 		return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -30,13 +31,19 @@ const (
 func Always() TriggerRule { return TriggerRule{kind: ruleAlways} }
 
 // All runs the task when every condition holds.
-func All(conds ...Condition) TriggerRule { return TriggerRule{kind: ruleAll, conds: conds} }
+func All(conds ...Condition) TriggerRule {
+	return TriggerRule{kind: ruleAll, conds: slices.Clone(conds)}
+}
 
 // Any runs the task when at least one condition holds.
-func Any(conds ...Condition) TriggerRule { return TriggerRule{kind: ruleAny, conds: conds} }
+func Any(conds ...Condition) TriggerRule {
+	return TriggerRule{kind: ruleAny, conds: slices.Clone(conds)}
+}
 
 // None runs the task when no condition holds.
-func None(conds ...Condition) TriggerRule { return TriggerRule{kind: ruleNone, conds: conds} }
+func None(conds ...Condition) TriggerRule {
+	return TriggerRule{kind: ruleNone, conds: slices.Clone(conds)}
+}
 
 // IsDefault reports whether r is the default rule.
 func (r TriggerRule) IsDefault() bool { return r.kind == ruleDefault }

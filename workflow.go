@@ -67,7 +67,7 @@ type TaskInfo struct {
 	Description  string
 	Dependencies []string
 	Timeout      time.Duration // zero: the runner's default
-	Retry        RetryPolicy
+	Retry        RetryPolicy   // the effective policy, defaults filled in
 	Trigger      TriggerRule
 }
 
@@ -118,7 +118,7 @@ func (t *taskDef) info() TaskInfo {
 		Timeout:      t.timeout,
 	}
 	if t.retry != nil {
-		ti.Retry = *t.retry
+		ti.Retry = t.retry.withDefaults()
 	} else {
 		ti.Retry = NoRetry()
 	}

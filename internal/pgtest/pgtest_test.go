@@ -182,6 +182,21 @@ func TestNewDatabaseIsolatesTests(t *testing.T) {
 	}
 }
 
+func TestNewDatabaseInParallel(t *testing.T) {
+	s := Shared(t)
+	t.Run("group", func(t *testing.T) {
+		for i := range 12 {
+			t.Run(fmt.Sprint(i), func(t *testing.T) {
+				t.Parallel()
+				conn := connect(t, s.NewDatabase(t))
+				if _, err := conn.Exec(t.Context(), "CREATE TABLE t (id int PRIMARY KEY)"); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	})
+}
+
 func TestDatabaseName(t *testing.T) {
 	seen := map[string]bool{}
 	for _, testName := range []string{"TestX", "TestX", strings.Repeat("TestVeryLong/Sub test-name", 10), "Ünïcode/テスト"} {

@@ -141,6 +141,10 @@ func openSQLite(ctx context.Context, cfg Config) (Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.prepareAll(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -19,6 +20,76 @@ type sqlStore struct {
 	w, r  *sql.DB
 	q     queries
 	close func() error
+	// stmts caches prepared statements by *sql.DB and text (SQLite only:
+	// parsing dominates a small statement's cost there, while pgx already
+	// caches statements per connection).
+	stmts sync.Map // stmtKey -> *sql.Stmt
+}
+
+type stmtKey struct {
+	db   *sql.DB
+	text string
+}
+
+// prepareAll prepares the fixed statements on both pools (SQLite only:
+// parsing dominates a small statement's cost there, while pgx caches
+// statements per connection by itself). It runs before any transaction:
+// the SQLite writer has a single connection, which a transaction holds.
+func (s *sqlStore) prepareAll(ctx context.Context) error {
+	if s.d.name != "sqlite" {
+		return nil
+	}
+	for _, text := range s.q.all() {
+		for _, db := range []*sql.DB{s.w, s.r} {
+			st, err := db.PrepareContext(ctx, text)
+			if err != nil {
+				return fmt.Errorf("store: prepare: %w", err)
+			}
+			s.stmts.Store(stmtKey{db, text}, st)
+		}
+	}
+	return nil
+}
+
+// stmt returns the prepared statement for text on db, or nil.
+func (s *sqlStore) stmt(db *sql.DB, text string) *sql.Stmt {
+	if v, ok := s.stmts.Load(stmtKey{db, text}); ok {
+		return v.(*sql.Stmt)
+	}
+	return nil
+}
+
+// query runs a read statement on the read pool.
+func (s *sqlStore) query(ctx context.Context, text string, args ...any) (*sql.Rows, error) {
+	if st := s.stmt(s.r, text); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return s.r.QueryContext(ctx, text, args...)
+}
+
+// queryRow runs a one-row read statement on the read pool.
+func (s *sqlStore) queryRow(ctx context.Context, text string, args ...any) *sql.Row {
+	if st := s.stmt(s.r, text); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.r.QueryRowContext(ctx, text, args...)
+}
+
+// query runs a statement inside the transaction.
+func (t *sqlTx) query(ctx context.Context, text string, args ...any) (*sql.Rows, error) {
+	if st := t.s.stmt(t.s.w, text); st != nil {
+		return t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return t.tx.QueryContext(ctx, text, args...)
+}
+
+func (t *sqlTx) exec(ctx context.Context, text string, args ...any) error {
+	if st := t.s.stmt(t.s.w, text); st != nil {
+		_, err := t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+		return err
+	}
+	_, err := t.tx.ExecContext(ctx, text, args...)
+	return err
 }
 
 // queries holds the dialect-specific text of every statement, built once.
@@ -109,6 +180,12 @@ WHERE status IN ('Ready', 'Running') GROUP BY status`)
 	return q
 }
 
+func (q queries) all() []string {
+	return []string{q.insertExecutions, q.insertTasks, q.insertEvents, q.claim, q.updateTasks, q.updateExecutions,
+		q.taskStates, q.completedContexts, q.getExecution, q.listTasks, q.listEvents, q.taskInputsExec,
+		q.taskInputsTasks, q.nextReadyAt, q.metricsExec, q.metricsTasks}
+}
+
 func (s *sqlStore) Backend() string { return s.d.name }
 
 func (s *sqlStore) Close() error { return s.close() }
@@ -175,13 +252,6 @@ func (s *sqlStore) writeOnce(ctx context.Context, fn func(Tx) error) error {
 	return nil
 }
 
-// querier is what *sql.DB and *sql.Tx have in common.
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 type sqlTx struct {
 	s  *sqlStore
 	tx *sql.Tx
@@ -219,7 +289,7 @@ func (t *sqlTx) InsertExecutions(ctx context.Context, execs []*Execution, tasks 
 		if err != nil {
 			return err
 		}
-		if _, err := t.tx.ExecContext(ctx, t.s.q.insertExecutions, p); err != nil {
+		if err := t.exec(ctx, t.s.q.insertExecutions, p); err != nil {
 			return fmt.Errorf("store: insert executions: %w", err)
 		}
 	}
@@ -232,7 +302,7 @@ func (t *sqlTx) InsertExecutions(ctx context.Context, execs []*Execution, tasks 
 		if err != nil {
 			return err
 		}
-		if _, err := t.tx.ExecContext(ctx, t.s.q.insertTasks, p); err != nil {
+		if err := t.exec(ctx, t.s.q.insertTasks, p); err != nil {
 			return fmt.Errorf("store: insert tasks: %w", err)
 		}
 	}
@@ -268,7 +338,7 @@ func (t *sqlTx) InsertEvents(ctx context.Context, events []*Event) error {
 	if err != nil {
 		return err
 	}
-	if _, err := t.tx.ExecContext(ctx, t.s.q.insertEvents, p); err != nil {
+	if err := t.exec(ctx, t.s.q.insertEvents, p); err != nil {
 		return fmt.Errorf("store: insert events: %w", err)
 	}
 	return nil
@@ -282,7 +352,7 @@ func (t *sqlTx) ClaimTasks(ctx context.Context, p ClaimParams) ([]*Task, error) 
 	if err != nil {
 		return nil, err
 	}
-	rows, err := t.tx.QueryContext(ctx, t.s.q.claim, p.Worker, micros(p.Now), p.Limit, wfs)
+	rows, err := t.query(ctx, t.s.q.claim, p.Worker, micros(p.Now), p.Limit, wfs)
 	if err != nil {
 		return nil, fmt.Errorf("store: claim tasks: %w", err)
 	}
@@ -317,7 +387,7 @@ func (t *sqlTx) UpdateTasks(ctx context.Context, ups []TaskUpdate) (map[int64]bo
 	if err != nil {
 		return nil, err
 	}
-	res, err := t.tx.QueryContext(ctx, t.s.q.updateTasks, p)
+	res, err := t.query(ctx, t.s.q.updateTasks, p)
 	if err != nil {
 		return nil, fmt.Errorf("store: update tasks: %w", err)
 	}
@@ -359,7 +429,7 @@ func (t *sqlTx) UpdateExecutions(ctx context.Context, ups []ExecutionUpdate) (ma
 	if err != nil {
 		return nil, err
 	}
-	res, err := t.tx.QueryContext(ctx, t.s.q.updateExecutions, p, micros(time.Now()))
+	res, err := t.query(ctx, t.s.q.updateExecutions, p, micros(time.Now()))
 	if err != nil {
 		return nil, fmt.Errorf("store: update executions: %w", err)
 	}
@@ -386,7 +456,7 @@ func (t *sqlTx) TaskStates(ctx context.Context, executionIDs []string) ([]*Task,
 	if err != nil {
 		return nil, err
 	}
-	rows, err := t.tx.QueryContext(ctx, t.s.q.taskStates, p)
+	rows, err := t.query(ctx, t.s.q.taskStates, p)
 	if err != nil {
 		return nil, fmt.Errorf("store: task states: %w", err)
 	}
@@ -418,7 +488,7 @@ func (t *sqlTx) CompletedContexts(ctx context.Context, executionIDs []string) (m
 	if err != nil {
 		return nil, err
 	}
-	rows, err := t.tx.QueryContext(ctx, t.s.q.completedContexts, p)
+	rows, err := t.query(ctx, t.s.q.completedContexts, p)
 	if err != nil {
 		return nil, fmt.Errorf("store: completed contexts: %w", err)
 	}
@@ -441,15 +511,16 @@ func (t *sqlTx) CompletedContexts(ctx context.Context, executionIDs []string) (m
 }
 
 func (t *sqlTx) GetExecution(ctx context.Context, id string) (*Execution, error) {
-	return getExecution(ctx, t.tx, t.s.q.getExecution, id)
+	rows, err := t.query(ctx, t.s.q.getExecution, id)
+	return oneExecution(rows, err)
 }
 
 func (s *sqlStore) GetExecution(ctx context.Context, id string) (*Execution, error) {
-	return getExecution(ctx, s.r, s.q.getExecution, id)
+	rows, err := s.query(ctx, s.q.getExecution, id)
+	return oneExecution(rows, err)
 }
 
-func getExecution(ctx context.Context, db querier, q, id string) (*Execution, error) {
-	rows, err := db.QueryContext(ctx, q, id)
+func oneExecution(rows *sql.Rows, err error) (*Execution, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: get execution: %w", err)
 	}
@@ -552,7 +623,7 @@ func (s *sqlStore) ListExecutions(ctx context.Context, f ExecutionFilter) ([]*Ex
 }
 
 func (s *sqlStore) ListTasks(ctx context.Context, executionID string) ([]*Task, error) {
-	rows, err := s.r.QueryContext(ctx, s.q.listTasks, executionID)
+	rows, err := s.query(ctx, s.q.listTasks, executionID)
 	if err != nil {
 		return nil, fmt.Errorf("store: list tasks: %w", err)
 	}
@@ -563,7 +634,7 @@ func (s *sqlStore) ListEvents(ctx context.Context, executionID string, afterID i
 	if limit <= 0 {
 		limit = 1000
 	}
-	rows, err := s.r.QueryContext(ctx, s.q.listEvents, executionID, afterID, limit)
+	rows, err := s.query(ctx, s.q.listEvents, executionID, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list events: %w", err)
 	}
@@ -586,7 +657,7 @@ func (s *sqlStore) ListEvents(ctx context.Context, executionID string, afterID i
 
 func (s *sqlStore) TaskInputs(ctx context.Context, executionID string, names []string) ([]byte, []TaskOutcome, error) {
 	var input string
-	if err := s.r.QueryRowContext(ctx, s.q.taskInputsExec, executionID).Scan(&input); err != nil {
+	if err := s.queryRow(ctx, s.q.taskInputsExec, executionID).Scan(&input); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, nil, ErrNotFound
 		}
@@ -599,7 +670,7 @@ func (s *sqlStore) TaskInputs(ctx context.Context, executionID string, names []s
 	if err != nil {
 		return nil, nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, s.q.taskInputsTasks, executionID, p)
+	rows, err := s.query(ctx, s.q.taskInputsTasks, executionID, p)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: task inputs: %w", err)
 	}
@@ -631,7 +702,7 @@ func (s *sqlStore) NextReadyAt(ctx context.Context, workflows []string) (time.Ti
 		return time.Time{}, false, err
 	}
 	var v int64
-	err = s.r.QueryRowContext(ctx, s.q.nextReadyAt, p).Scan(&v)
+	err = s.queryRow(ctx, s.q.nextReadyAt, p).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, false, nil
 	}
@@ -643,7 +714,7 @@ func (s *sqlStore) NextReadyAt(ctx context.Context, workflows []string) (time.Ti
 
 func (s *sqlStore) Metrics(ctx context.Context) (*Metrics, error) {
 	m := &Metrics{ByStatus: map[string]int64{}}
-	rows, err := s.r.QueryContext(ctx, s.q.metricsExec)
+	rows, err := s.query(ctx, s.q.metricsExec)
 	if err != nil {
 		return nil, fmt.Errorf("store: metrics: %w", err)
 	}
@@ -667,7 +738,7 @@ func (s *sqlStore) Metrics(ctx context.Context) (*Metrics, error) {
 	if n > 0 {
 		m.AvgDuration = time.Duration(sum/n) * time.Microsecond
 	}
-	rows, err = s.r.QueryContext(ctx, s.q.metricsTasks)
+	rows, err = s.query(ctx, s.q.metricsTasks)
 	if err != nil {
 		return nil, fmt.Errorf("store: metrics: %w", err)
 	}

@@ -1,0 +1,119 @@
+package cloacina_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cloacina-go/cloacina"
+)
+
+func noop(context.Context, *cloacina.Context) error { return nil }
+
+// benchShapes are the workflow shapes of the original's performance suite.
+func benchShapes() []*cloacina.Workflow {
+	return []*cloacina.Workflow{
+		cloacina.NewWorkflow("single").Task("t", noop).MustBuild(),
+		cloacina.NewWorkflow("chain3").
+			Task("a", noop).
+			Task("b", noop, cloacina.DependsOn("a")).
+			Task("c", noop, cloacina.DependsOn("b")).MustBuild(),
+		cloacina.NewWorkflow("fanout5").
+			Task("start", noop).
+			Task("x", noop, cloacina.DependsOn("start")).
+			Task("y", noop, cloacina.DependsOn("start")).
+			Task("z", noop, cloacina.DependsOn("start")).
+			Task("join", noop, cloacina.DependsOn("x", "y", "z")).MustBuild(),
+	}
+}
+
+func benchRunner(b *testing.B, url string, maxTasks int) *cloacina.Runner {
+	b.Helper()
+	r, err := cloacina.NewRunner(context.Background(), url,
+		cloacina.WithWorkflows(benchShapes()...), cloacina.WithMaxConcurrentTasks(maxTasks))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = r.Shutdown(context.Background()) })
+	return r
+}
+
+// BenchmarkExecuteLatency measures Execute of a one-task no-op workflow, one
+// at a time, and reports p50/p95/p99.
+func BenchmarkExecuteLatency(b *testing.B) {
+	r := benchRunner(b, "sqlite://"+filepath.Join(b.TempDir(), "bench.db"), 4)
+	ctx := context.Background()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for b.Loop() {
+		start := time.Now()
+		res, err := r.Execute(ctx, "single", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Status != cloacina.ExecutionCompleted {
+			b.Fatalf("status %s", res.Status)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	reportLatency(b, lat)
+}
+
+func reportLatency(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(q(0.50), "p50-ms")
+	b.ReportMetric(q(0.95), "p95-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
+}
+
+// BenchmarkThroughput runs each shape at concurrency 1, 8 and 32 (that many
+// executions in flight) and reports workflows/s and tasks/s.
+func BenchmarkThroughput(b *testing.B) {
+	for _, wf := range benchShapes() {
+		for _, conc := range []int{1, 8, 32} {
+			b.Run(fmt.Sprintf("%s/conc=%d", wf.Name(), conc), func(b *testing.B) {
+				r := benchRunner(b, "sqlite://"+filepath.Join(b.TempDir(), "bench.db"), 32)
+				runThroughput(b, r, wf, conc)
+			})
+		}
+	}
+}
+
+func runThroughput(b *testing.B, r *cloacina.Runner, wf *cloacina.Workflow, conc int) {
+	ctx := context.Background()
+	var next atomic.Int64
+	total := int64(b.N)
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= total {
+				res, err := r.Execute(ctx, wf.Name(), nil)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if res.Status != cloacina.ExecutionCompleted {
+					b.Errorf("status %s", res.Status)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start).Seconds()
+	b.ReportMetric(float64(b.N)/el, "workflows/s")
+	b.ReportMetric(float64(b.N*len(wf.Tasks()))/el, "tasks/s")
+}
