@@ -98,7 +98,7 @@ type queries struct {
 	claim, updateTasks, updateExecutions        string
 	taskStates, completedContexts               string
 	getExecution, listTasks, listEvents         string
-	taskInputsExec, taskInputsTasks             string
+	taskInputs                                  string
 	nextReadyAt                                 string
 	metricsExec, metricsTasks                   string
 }
@@ -165,9 +165,11 @@ WHERE execution_id IN ` + d.list("$1", "uuid") + ` AND status = 'Completed'`)
 	q.listTasks = d.sql(`SELECT ` + taskCols + ` FROM {t}tasks WHERE execution_id = $1 ORDER BY id`)
 	q.listEvents = d.sql(`SELECT id, execution_id, task_name, type, attempt, message, worker, created_at
 FROM {t}events WHERE execution_id = $1 AND id > $2 ORDER BY id LIMIT $3`)
-	q.taskInputsExec = d.sql(`SELECT input FROM {t}executions WHERE id = $1`)
-	q.taskInputsTasks = d.sql(`SELECT name, status, context FROM {t}tasks
-WHERE execution_id = $1 AND name IN ` + d.list("$2", "text"))
+	// One statement: the execution's input (the row with an empty name,
+	// which no task has) and the named tasks' outcomes.
+	q.taskInputs = d.sql(`SELECT '', '', input FROM {t}executions WHERE id = $1
+UNION ALL
+SELECT name, status, context FROM {t}tasks WHERE execution_id = $1 AND name IN ` + d.list("$2", "text"))
 	q.nextReadyAt = d.sql(`SELECT c.ready_at FROM {t}tasks AS c JOIN {t}executions AS e ON e.id = c.execution_id
 WHERE c.status = 'Ready' AND e.status IN ('Pending', 'Running') AND c.workflow_name IN ` + d.list("$1", "text") + `
 ORDER BY c.ready_at LIMIT 1`)
@@ -182,8 +184,8 @@ WHERE status IN ('Ready', 'Running') GROUP BY status`)
 
 func (q queries) all() []string {
 	return []string{q.insertExecutions, q.insertTasks, q.insertEvents, q.claim, q.updateTasks, q.updateExecutions,
-		q.taskStates, q.completedContexts, q.getExecution, q.listTasks, q.listEvents, q.taskInputsExec,
-		q.taskInputsTasks, q.nextReadyAt, q.metricsExec, q.metricsTasks}
+		q.taskStates, q.completedContexts, q.getExecution, q.listTasks, q.listEvents, q.taskInputs,
+		q.nextReadyAt, q.metricsExec, q.metricsTasks}
 }
 
 func (s *sqlStore) Backend() string { return s.d.name }
@@ -656,31 +658,26 @@ func (s *sqlStore) ListEvents(ctx context.Context, executionID string, afterID i
 }
 
 func (s *sqlStore) TaskInputs(ctx context.Context, executionID string, names []string) ([]byte, []TaskOutcome, error) {
-	var input string
-	if err := s.queryRow(ctx, s.q.taskInputsExec, executionID).Scan(&input); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, nil, ErrNotFound
-		}
-		return nil, nil, fmt.Errorf("store: task inputs: %w", err)
-	}
-	if len(names) == 0 {
-		return []byte(input), nil, nil
-	}
-	p, err := jsonParam(names)
+	p, err := jsonParam(nonNil(names))
 	if err != nil {
 		return nil, nil, err
 	}
-	rows, err := s.query(ctx, s.q.taskInputsTasks, executionID, p)
+	rows, err := s.query(ctx, s.q.taskInputs, executionID, p)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: task inputs: %w", err)
 	}
 	defer rows.Close()
+	var input []byte
 	var out []TaskOutcome
 	for rows.Next() {
 		var o TaskOutcome
 		var c sql.NullString
 		if err := rows.Scan(&o.Name, &o.Status, &c); err != nil {
 			return nil, nil, fmt.Errorf("store: task inputs: %w", err)
+		}
+		if o.Name == "" {
+			input = []byte(c.String)
+			continue
 		}
 		if c.Valid {
 			o.Context = []byte(c.String)
@@ -690,7 +687,10 @@ func (s *sqlStore) TaskInputs(ctx context.Context, executionID string, names []s
 	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("store: task inputs: %w", err)
 	}
-	return []byte(input), out, nil
+	if input == nil {
+		return nil, nil, ErrNotFound
+	}
+	return input, out, nil
 }
 
 func (s *sqlStore) NextReadyAt(ctx context.Context, workflows []string) (time.Time, bool, error) {
