@@ -62,6 +62,7 @@ func (r *Runner) tick(ctx context.Context, claim bool) (time.Duration, error) {
 	if r.draining || !claim {
 		free = 0
 	}
+	recoverOwn := r.recoverOwn && claim
 	r.mu.Unlock()
 
 	now := time.Now()
@@ -81,6 +82,20 @@ func (r *Runner) tick(ctx context.Context, claim bool) (time.Duration, error) {
 			return err
 		}
 		events = append(events, evs...)
+		if recoverOwn {
+			orphans, err := tx.RunningTasks(ctx, store.RunningFilter{ClaimedBy: r.cfg.WorkerID})
+			if err != nil {
+				return err
+			}
+			rec, evs, err := r.recoverTasks(ctx, tx, orphans, "runner "+r.cfg.WorkerID+" restarted", now)
+			if err != nil {
+				return err
+			}
+			for id := range rec {
+				touched[id] = true
+			}
+			events = append(events, evs...)
+		}
 		finished, evs, err = r.advance(ctx, tx, touched, now)
 		if err != nil {
 			return err
@@ -111,6 +126,11 @@ func (r *Runner) tick(ctx context.Context, claim bool) (time.Duration, error) {
 	}
 	for _, c := range creates {
 		c.done <- nil
+	}
+	if recoverOwn {
+		r.mu.Lock()
+		r.recoverOwn = false
+		r.mu.Unlock()
 	}
 	r.notifyFinished(finished)
 	for _, t := range claimed {

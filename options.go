@@ -42,8 +42,12 @@ type Config struct {
 	// (default 1 MiB).
 	MaxContextBytes int
 	// WorkerID identifies this runner in task claims and events (default:
-	// a random id).
+	// a random id). Give a runner a stable id to have it recover, as soon
+	// as it starts, the tasks it was running when its process died.
 	WorkerID string
+	// MaxRecoveries is how often a task interrupted by a vanished runner is
+	// put back to Ready before it fails as abandoned (default 3).
+	MaxRecoveries int
 	// Logger receives the runner's logs (default: slog.Default()).
 	Logger *slog.Logger
 }
@@ -78,6 +82,10 @@ func WithMaxContextBytes(n int) Option { return func(c *Config) { c.MaxContextBy
 // WithWorkerID sets the identity the runner claims tasks under.
 func WithWorkerID(id string) Option { return func(c *Config) { c.WorkerID = id } }
 
+// WithMaxRecoveries sets how often an interrupted task is recovered before
+// it is abandoned.
+func WithMaxRecoveries(n int) Option { return func(c *Config) { c.MaxRecoveries = n } }
+
 // WithLogger sets the runner's logger.
 func WithLogger(l *slog.Logger) Option { return func(c *Config) { c.Logger = l } }
 
@@ -101,6 +109,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxContextBytes < 0 {
 		return c, fmt.Errorf("%w: MaxContextBytes %d is negative", ErrInvalidOption, c.MaxContextBytes)
+	}
+	if c.MaxRecoveries < 0 {
+		return c, fmt.Errorf("%w: MaxRecoveries %d is negative", ErrInvalidOption, c.MaxRecoveries)
+	}
+	if c.MaxRecoveries == 0 {
+		c.MaxRecoveries = DefaultMaxRecoveries
 	}
 	if c.MaxConcurrentTasks == 0 {
 		c.MaxConcurrentTasks = DefaultMaxConcurrentTasks

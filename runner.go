@@ -43,6 +43,10 @@ type Runner struct {
 	waiters  map[string]map[chan struct{}]bool // by execution id
 	draining bool                              // Shutdown began: no new work
 	closed   bool
+	// recoverOwn is set at start when the runner has a stable WorkerID: the
+	// first round recovers tasks left Running under that id by a previous
+	// process.
+	recoverOwn bool
 }
 
 type runningTask struct {
@@ -104,19 +108,21 @@ func (c Config) NewRunner(ctx context.Context) (*Runner, error) {
 	if err != nil {
 		return nil, translateStoreErr(err)
 	}
-	if cfg.WorkerID == "" {
+	stableID := cfg.WorkerID != ""
+	if !stableID {
 		cfg.WorkerID = "worker-" + uuid.NewString()[:8]
 	}
 	r := &Runner{
-		cfg:       cfg,
-		store:     st,
-		log:       cfg.Logger.With("component", "cloacina", "worker", cfg.WorkerID),
-		workflows: map[string]*Workflow{},
-		wake:      make(chan struct{}, 1),
-		stop:      make(chan struct{}),
-		loopDone:  make(chan struct{}),
-		running:   map[int64]*runningTask{},
-		waiters:   map[string]map[chan struct{}]bool{},
+		cfg:        cfg,
+		store:      st,
+		log:        cfg.Logger.With("component", "cloacina", "worker", cfg.WorkerID),
+		workflows:  map[string]*Workflow{},
+		wake:       make(chan struct{}, 1),
+		stop:       make(chan struct{}),
+		loopDone:   make(chan struct{}),
+		running:    map[int64]*runningTask{},
+		waiters:    map[string]map[chan struct{}]bool{},
+		recoverOwn: stableID,
 	}
 	for _, wf := range cfg.Workflows {
 		r.workflows[wf.name] = wf

@@ -99,7 +99,7 @@ type queries struct {
 	taskStates, completedContexts               string
 	getExecution, listTasks, listEvents         string
 	taskInputs                                  string
-	nextReadyAt                                 string
+	nextReadyAt, runningTasks                   string
 	metricsExec, metricsTasks                   string
 }
 
@@ -173,6 +173,9 @@ SELECT name, status, context FROM {t}tasks WHERE execution_id = $1 AND name IN `
 	q.nextReadyAt = d.sql(`SELECT c.ready_at FROM {t}tasks AS c JOIN {t}executions AS e ON e.id = c.execution_id
 WHERE c.status = 'Ready' AND e.status IN ('Pending', 'Running') AND c.workflow_name IN ` + d.list("$1", "text") + `
 ORDER BY c.ready_at LIMIT 1`)
+	q.runningTasks = d.sql(`SELECT ` + taskCols + ` FROM {t}tasks
+WHERE status = 'Running' AND ($1 = '' OR claimed_by = $1) AND ($2 = 0 OR heartbeat_at < $2)
+ORDER BY heartbeat_at, id LIMIT $3`)
 	q.metricsExec = d.sql(`SELECT status, COUNT(*),
   COALESCE(SUM(CASE WHEN completed_at > 0 AND started_at > 0 THEN completed_at - started_at ELSE 0 END), 0),
   COALESCE(SUM(CASE WHEN completed_at > 0 AND started_at > 0 THEN 1 ELSE 0 END), 0)
@@ -185,7 +188,7 @@ WHERE status IN ('Ready', 'Running') GROUP BY status`)
 func (q queries) all() []string {
 	return []string{q.insertExecutions, q.insertTasks, q.insertEvents, q.claim, q.updateTasks, q.updateExecutions,
 		q.taskStates, q.completedContexts, q.getExecution, q.listTasks, q.listEvents, q.taskInputs,
-		q.nextReadyAt, q.metricsExec, q.metricsTasks}
+		q.nextReadyAt, q.runningTasks, q.metricsExec, q.metricsTasks}
 }
 
 func (s *sqlStore) Backend() string { return s.d.name }
@@ -510,6 +513,18 @@ func (t *sqlTx) CompletedContexts(ctx context.Context, executionIDs []string) (m
 		return nil, fmt.Errorf("store: completed contexts: %w", err)
 	}
 	return out, nil
+}
+
+func (t *sqlTx) RunningTasks(ctx context.Context, f RunningFilter) ([]*Task, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := t.query(ctx, t.s.q.runningTasks, f.ClaimedBy, micros(f.HeartbeatBefore), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: running tasks: %w", err)
+	}
+	return scanTasks(rows)
 }
 
 func (t *sqlTx) GetExecution(ctx context.Context, id string) (*Execution, error) {

@@ -108,6 +108,13 @@ type ClaimParams struct {
 	Workflows []string // only tasks of these workflows
 }
 
+// RunningFilter selects Running tasks, for recovery.
+type RunningFilter struct {
+	ClaimedBy       string
+	HeartbeatBefore time.Time
+	Limit           int
+}
+
 // TaskOutcome is a task's state and saved context as a dependent sees it.
 type TaskOutcome struct {
 	Name    string
@@ -177,6 +184,10 @@ type Tx interface {
 	// CompletedContexts returns the saved contexts of the completed tasks of
 	// the executions, by execution id and task name.
 	CompletedContexts(ctx context.Context, executionIDs []string) (map[string]map[string][]byte, error)
+	// RunningTasks returns Running tasks claimed by f.ClaimedBy (any
+	// claimant when empty) whose heartbeat is older than f.HeartbeatBefore
+	// (any when zero), oldest heartbeat first, at most f.Limit.
+	RunningTasks(ctx context.Context, f RunningFilter) ([]*Task, error)
 	// GetExecution reads an execution inside the transaction.
 	GetExecution(ctx context.Context, id string) (*Execution, error)
 }
