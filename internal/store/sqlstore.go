@@ -112,15 +112,15 @@ func buildQueries(d dialect) queries {
 	q.insertExecutions = d.sql(`INSERT INTO {t}executions (id, workflow_name, workflow_version, status, input, created_at, updated_at)
 SELECT id, workflow_name, workflow_version, status, input, created_at, created_at FROM ` +
 		d.rows("$1", col{"id", "uuid"}, col{"workflow_name", "text"}, col{"workflow_version", "text"},
-			col{"status", "text"}, col{"input", "text"}, col{"created_at", "bigint"}))
+			col{"status", "text"}, col{"input", "text"}, col{"created_at", "bigint"}) + ` AS x`)
 	q.insertTasks = d.sql(`INSERT INTO {t}tasks (execution_id, workflow_name, name, deps, status, ready_at)
 SELECT execution_id, workflow_name, name, deps, status, ready_at FROM ` +
 		d.rows("$1", col{"execution_id", "uuid"}, col{"workflow_name", "text"}, col{"name", "text"},
-			col{"deps", "text"}, col{"status", "text"}, col{"ready_at", "bigint"}))
+			col{"deps", "text"}, col{"status", "text"}, col{"ready_at", "bigint"}) + ` AS x`)
 	q.insertEvents = d.sql(`INSERT INTO {t}events (execution_id, task_name, type, attempt, message, worker, created_at)
 SELECT execution_id, task_name, type, attempt, message, worker, created_at FROM ` +
 		d.rows("$1", col{"execution_id", "uuid"}, col{"task_name", "text"}, col{"type", "text"},
-			col{"attempt", "integer"}, col{"message", "text"}, col{"worker", "text"}, col{"created_at", "bigint"}))
+			col{"attempt", "integer"}, col{"message", "text"}, col{"worker", "text"}, col{"created_at", "bigint"}) + ` AS x`)
 	q.claim = d.sql(`UPDATE {t}tasks AS t SET status = 'Running', attempt = t.attempt + 1, claimed_by = $1,
   heartbeat_at = $2, started_at = $2, error = ''
 WHERE t.status = 'Ready' AND t.id IN (
