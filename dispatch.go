@@ -11,160 +11,83 @@ import (
 	"github.com/cloacina-go/cloacina/internal/store"
 )
 
-// loop is the dispatcher: the one goroutine that writes scheduling state.
-func (r *Runner) loop() {
-	defer close(r.loopDone)
-	ctx := context.Background()
-	timer := time.NewTimer(r.cfg.PollInterval)
-	defer timer.Stop()
-	failures := 0
-	for {
-		select {
-		case <-r.wake:
-		case <-timer.C:
-		case <-r.stop:
-			// Final round: record what the last tasks reported.
-			fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			if _, err := r.tick(fctx, false); err != nil {
-				r.log.Error("recording final task results", "err", err)
-			}
-			cancel()
-			return
-		}
-		wait, err := r.tick(ctx, true)
-		if err != nil {
-			failures++
-			wait = min(time.Duration(failures)*100*time.Millisecond, 5*time.Second)
-			r.log.Error("dispatch round failed; retrying", "err", err, "retry_in", wait)
-		} else {
-			failures = 0
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(wait)
-	}
+// roundResult is what one tenant's round did.
+type roundResult struct {
+	claimed  []*store.Task
+	finished []string
+	readied  int // tasks made Ready (before claiming)
 }
 
-// tick runs one dispatch round in one transaction: record new executions,
-// apply finished attempts, advance the affected executions, claim ready
-// tasks. It returns how long the loop may sleep before the next round.
-func (r *Runner) tick(ctx context.Context, claim bool) (time.Duration, error) {
-	r.mu.Lock()
-	creates := r.creates
-	r.creates = nil
-	outs := r.outcomes
-	r.outcomes = nil
-	free := r.cfg.MaxConcurrentTasks - r.inflight
-	if r.draining || !claim {
-		free = 0
+// round runs one tenant's dispatch round in one transaction: record new
+// executions, apply finished attempts, recover orphaned tasks, advance the
+// affected executions, claim up to j.quota ready tasks. When it readied
+// tasks it could not claim, it tells other processes through NOTIFY.
+func (t *tenant) round(ctx context.Context, j roundJob, now time.Time) (roundResult, error) {
+	var res roundResult
+	if len(j.creates) == 0 && len(j.outs) == 0 && !j.recoverOwn && j.quota == 0 {
+		return res, nil
 	}
-	recoverOwn := r.recoverOwn && claim
-	r.mu.Unlock()
-
-	now := time.Now()
-	var claimed []*store.Task
-	var finished []string
-	err := r.store.Write(ctx, func(tx store.Tx) error {
-		claimed, finished = nil, nil
+	err := t.store.Write(ctx, func(tx store.Tx) error {
+		res = roundResult{}
 		var events []*store.Event
-		for _, c := range creates {
+		for _, c := range j.creates {
 			if err := tx.InsertExecutions(ctx, c.execs, c.tasks); err != nil {
 				return err
 			}
 			events = append(events, c.events...)
+			res.readied += c.roots
 		}
-		touched, evs, err := r.applyOutcomes(ctx, tx, outs, now)
+		touched, evs, err := t.applyOutcomes(ctx, tx, j.outs, now)
 		if err != nil {
 			return err
 		}
 		events = append(events, evs...)
-		if recoverOwn {
-			orphans, err := tx.RunningTasks(ctx, store.RunningFilter{ClaimedBy: r.cfg.WorkerID})
+		if j.recoverOwn {
+			orphans, err := tx.RunningTasks(ctx, store.RunningFilter{ClaimedBy: t.e.cfg.WorkerID})
 			if err != nil {
 				return err
 			}
-			rec, evs, err := r.recoverTasks(ctx, tx, orphans, "runner "+r.cfg.WorkerID+" restarted", now)
+			rec, evs, err := t.recoverTasks(ctx, tx, orphans, "runner "+t.e.cfg.WorkerID+" restarted", now)
 			if err != nil {
 				return err
 			}
 			for id := range rec {
 				touched[id] = true
 			}
+			res.readied += len(orphans)
 			events = append(events, evs...)
 		}
-		finished, evs, err = r.advance(ctx, tx, touched, now)
+		finished, readied, evs, err := t.advance(ctx, tx, touched, now)
 		if err != nil {
 			return err
 		}
+		res.finished = finished
+		res.readied += readied
 		events = append(events, evs...)
-		if free > 0 && len(r.wfNames) > 0 {
-			claimed, err = tx.ClaimTasks(ctx, store.ClaimParams{Worker: r.cfg.WorkerID, Now: now, Limit: free, Workflows: r.wfNames})
+		if j.quota > 0 && len(t.wfNames) > 0 {
+			res.claimed, err = tx.ClaimTasks(ctx, store.ClaimParams{Worker: t.e.cfg.WorkerID, Now: now, Limit: j.quota, Workflows: t.wfNames})
 			if err != nil {
 				return err
 			}
-			evs, err = r.startExecutions(ctx, tx, claimed, now)
+			evs, err = t.startExecutions(ctx, tx, res.claimed, now)
 			if err != nil {
 				return err
 			}
 			events = append(events, evs...)
 		}
+		if res.readied > 0 && len(res.claimed) == j.quota {
+			if err := tx.NotifyReady(ctx, t.e.cfg.WorkerID); err != nil {
+				return err
+			}
+		}
 		return tx.InsertEvents(ctx, events)
 	})
-	if err != nil {
-		// Keep the finished attempts for the next round; refuse the creations.
-		r.mu.Lock()
-		r.outcomes = append(outs, r.outcomes...)
-		r.mu.Unlock()
-		for _, c := range creates {
-			c.done <- fmt.Errorf("cloacina: recording execution: %w", err)
-		}
-		return 0, err
-	}
-	for _, c := range creates {
-		c.done <- nil
-	}
-	if recoverOwn {
-		r.mu.Lock()
-		r.recoverOwn = false
-		r.mu.Unlock()
-	}
-	r.notifyFinished(finished)
-	for _, t := range claimed {
-		r.launch(t)
-	}
-	if len(claimed) == free && free > 0 {
-		return 0, nil // there may be more ready work
-	}
-	r.mu.Lock()
-	busy := len(r.outcomes) > 0 || len(r.creates) > 0
-	r.mu.Unlock()
-	if busy {
-		return 0, nil
-	}
-	if free == 0 {
-		return r.cfg.PollInterval, nil
-	}
-	// Sleep until the earliest retry comes due, or the poll interval.
-	wait := r.cfg.PollInterval
-	next, ok, err := r.store.NextReadyAt(ctx, r.wfNames)
-	if err != nil {
-		return wait, nil
-	}
-	if ok {
-		if d := time.Until(next); d < wait {
-			wait = max(d, time.Millisecond)
-		}
-	}
-	return wait, nil
+	return res, err
 }
 
 // applyOutcomes writes the finished attempts as guarded transitions and
 // returns the executions they touched.
-func (r *Runner) applyOutcomes(ctx context.Context, tx store.Tx, outs []outcome, now time.Time) (map[string]bool, []*store.Event, error) {
+func (t *tenant) applyOutcomes(ctx context.Context, tx store.Tx, outs []outcome, now time.Time) (map[string]bool, []*store.Event, error) {
 	touched := map[string]bool{}
 	if len(outs) == 0 {
 		return touched, nil, nil
@@ -172,7 +95,7 @@ func (r *Runner) applyOutcomes(ctx context.Context, tx store.Tx, outs []outcome,
 	ups := make([]store.TaskUpdate, len(outs))
 	for i, o := range outs {
 		u := store.TaskUpdate{ID: o.task.ID, From: string(TaskRunning), Attempt: o.task.Attempt,
-			ClaimedBy: r.cfg.WorkerID, Error: o.err, Release: true}
+			ClaimedBy: t.e.cfg.WorkerID, Error: o.err, Release: true}
 		switch o.kind {
 		case outcomeCompleted:
 			u.To, u.Context, u.CompletedAt = string(TaskCompleted), o.context, o.at
@@ -193,23 +116,23 @@ func (r *Runner) applyOutcomes(ctx context.Context, tx store.Tx, outs []outcome,
 	}
 	var events []*store.Event
 	for _, o := range outs {
-		t := o.task
-		if !changed[t.ID] {
-			r.log.Warn("task result discarded: the claim was lost", "execution", t.ExecutionID, "task", t.Name, "attempt", t.Attempt)
+		task := o.task
+		if !changed[task.ID] {
+			t.e.log.Warn("task result discarded: the claim was lost", "tenant", t.name, "execution", task.ExecutionID, "task", task.Name, "attempt", task.Attempt)
 			continue
 		}
-		ev := &store.Event{ExecutionID: t.ExecutionID, TaskName: t.Name, Attempt: t.Attempt, Message: o.err,
-			Worker: r.cfg.WorkerID, CreatedAt: o.at}
+		ev := &store.Event{ExecutionID: task.ExecutionID, TaskName: task.Name, Attempt: task.Attempt, Message: o.err,
+			Worker: t.e.cfg.WorkerID, CreatedAt: o.at}
 		switch o.kind {
 		case outcomeCompleted:
 			ev.Type = string(EventTaskCompleted)
-			touched[t.ExecutionID] = true
+			touched[task.ExecutionID] = true
 		case outcomeFailed:
 			ev.Type = string(EventTaskFailed)
-			touched[t.ExecutionID] = true
+			touched[task.ExecutionID] = true
 		case outcomeSkipped:
 			ev.Type = string(EventTaskSkipped)
-			touched[t.ExecutionID] = true
+			touched[task.ExecutionID] = true
 		case outcomeRetry:
 			ev.Type = string(EventTaskRetryScheduled)
 			ev.Message = fmt.Sprintf("retry at %s after: %s", o.readyAt.UTC().Format(time.RFC3339Nano), o.err)
@@ -226,9 +149,9 @@ func (r *Runner) applyOutcomes(ctx context.Context, tx store.Tx, outs []outcome,
 // are all terminal become Ready (or Skipped when their trigger rule, if it
 // needs no context, says so, cascading), and executions whose tasks are all
 // terminal finish. It returns the executions that finished.
-func (r *Runner) advance(ctx context.Context, tx store.Tx, touched map[string]bool, now time.Time) ([]string, []*store.Event, error) {
+func (tn *tenant) advance(ctx context.Context, tx store.Tx, touched map[string]bool, now time.Time) ([]string, int, []*store.Event, error) {
 	if len(touched) == 0 {
-		return nil, nil, nil
+		return nil, 0, nil, nil
 	}
 	ids := make([]string, 0, len(touched))
 	for id := range touched {
@@ -236,7 +159,7 @@ func (r *Runner) advance(ctx context.Context, tx store.Tx, touched map[string]bo
 	}
 	rows, err := tx.TaskStates(ctx, ids)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	byExec := map[string][]*store.Task{}
 	for _, t := range rows {
@@ -246,12 +169,13 @@ func (r *Runner) advance(ctx context.Context, tx store.Tx, touched map[string]bo
 	var events []*store.Event
 	var finishing []string
 	var execUps []store.ExecutionUpdate
+	readied := 0
 	for _, id := range ids {
 		tasks := byExec[id]
 		if len(tasks) == 0 {
 			continue
 		}
-		wf := r.workflows[tasks[0].WorkflowName]
+		wf := tn.workflows[tasks[0].WorkflowName]
 		states := make(map[string]TaskStatus, len(tasks))
 		for _, t := range tasks {
 			states[t.Name] = TaskStatus(t.Status)
@@ -262,7 +186,7 @@ func (r *Runner) advance(ctx context.Context, tx store.Tx, touched map[string]bo
 				if TaskStatus(t.Status) != TaskNotStarted || !depsTerminal(t.Deps, states) {
 					continue
 				}
-				rule := r.ruleOf(wf, t.Name)
+				rule := ruleOf(wf, t.Name)
 				to, reason := TaskReady, ""
 				if !rule.needsContext() && !rule.evaluate(t.Deps, states, nil) {
 					to, reason = TaskSkipped, skipReason(rule, t.Deps, states)
@@ -270,6 +194,7 @@ func (r *Runner) advance(ctx context.Context, tx store.Tx, touched map[string]bo
 				u := store.TaskUpdate{ID: t.ID, From: string(TaskNotStarted), To: string(to), Error: reason}
 				ev := &store.Event{ExecutionID: id, TaskName: t.Name, Message: reason, CreatedAt: now}
 				if to == TaskReady {
+					readied++
 					u.ReadyAt, ev.Type = now, string(EventTaskReady)
 				} else {
 					u.CompletedAt, ev.Type = now, string(EventTaskSkipped)
@@ -296,21 +221,21 @@ func (r *Runner) advance(ctx context.Context, tx store.Tx, touched map[string]bo
 		}
 	}
 	if _, err := tx.UpdateTasks(ctx, ups); err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	if len(execUps) == 0 {
-		return nil, events, nil
+		return nil, readied, events, nil
 	}
-	outputs, err := r.finalOutputs(ctx, tx, finishing, byExec)
+	outputs, err := tn.finalOutputs(ctx, tx, finishing, byExec)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	for i := range execUps {
 		execUps[i].Output = outputs[execUps[i].ID]
 	}
 	changed, err := tx.UpdateExecutions(ctx, execUps)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	var finished []string
 	for _, u := range execUps {
@@ -322,15 +247,15 @@ func (r *Runner) advance(ctx context.Context, tx store.Tx, touched map[string]bo
 		if u.To == string(ExecutionFailed) {
 			typ = EventExecutionFailed
 		}
-		events = append(events, &store.Event{ExecutionID: u.ID, Type: string(typ), Message: u.Error, Worker: r.cfg.WorkerID, CreatedAt: now})
+		events = append(events, &store.Event{ExecutionID: u.ID, Type: string(typ), Message: u.Error, Worker: tn.e.cfg.WorkerID, CreatedAt: now})
 	}
-	return finished, events, nil
+	return finished, readied, events, nil
 }
 
 // finalOutputs computes the final context of the executions: the merge, in
 // topological order, of the saved contexts of the completed tasks that no
 // completed task depends on; the input when no task completed.
-func (r *Runner) finalOutputs(ctx context.Context, tx store.Tx, ids []string, byExec map[string][]*store.Task) (map[string][]byte, error) {
+func (t *tenant) finalOutputs(ctx context.Context, tx store.Tx, ids []string, byExec map[string][]*store.Task) (map[string][]byte, error) {
 	saved, err := tx.CompletedContexts(ctx, ids)
 	if err != nil {
 		return nil, err
@@ -405,7 +330,7 @@ func skipReason(rule TriggerRule, deps []string, states map[string]TaskStatus) s
 	return "trigger rule " + rule.String() + " is false"
 }
 
-func (r *Runner) ruleOf(wf *Workflow, task string) TriggerRule {
+func ruleOf(wf *Workflow, task string) TriggerRule {
 	if wf == nil {
 		return TriggerRule{}
 	}
@@ -417,7 +342,7 @@ func (r *Runner) ruleOf(wf *Workflow, task string) TriggerRule {
 
 // startExecutions moves the executions of claimed tasks from Pending to
 // Running and writes their task_started events.
-func (r *Runner) startExecutions(ctx context.Context, tx store.Tx, claimed []*store.Task, now time.Time) ([]*store.Event, error) {
+func (tn *tenant) startExecutions(ctx context.Context, tx store.Tx, claimed []*store.Task, now time.Time) ([]*store.Event, error) {
 	if len(claimed) == 0 {
 		return nil, nil
 	}
@@ -426,7 +351,7 @@ func (r *Runner) startExecutions(ctx context.Context, tx store.Tx, claimed []*st
 	var ups []store.ExecutionUpdate
 	for _, t := range claimed {
 		events = append(events, &store.Event{ExecutionID: t.ExecutionID, TaskName: t.Name, Type: string(EventTaskStarted),
-			Attempt: t.Attempt, Worker: r.cfg.WorkerID, CreatedAt: now})
+			Attempt: t.Attempt, Worker: tn.e.cfg.WorkerID, CreatedAt: now})
 		if !seen[t.ExecutionID] {
 			seen[t.ExecutionID] = true
 			ups = append(ups, store.ExecutionUpdate{ID: t.ExecutionID, From: []string{string(ExecutionPending)},
@@ -439,41 +364,43 @@ func (r *Runner) startExecutions(ctx context.Context, tx store.Tx, claimed []*st
 	}
 	for _, u := range ups {
 		if changed[u.ID] {
-			events = append(events, &store.Event{ExecutionID: u.ID, Type: string(EventExecutionStarted), Worker: r.cfg.WorkerID, CreatedAt: now})
+			events = append(events, &store.Event{ExecutionID: u.ID, Type: string(EventExecutionStarted), Worker: tn.e.cfg.WorkerID, CreatedAt: now})
 		}
 	}
 	return events, nil
 }
 
 // launch runs a claimed task in its own goroutine.
-func (r *Runner) launch(t *store.Task) {
+func (e *Engine) launch(t *tenant, task *store.Task) {
 	tctx, cancel := context.WithCancelCause(context.Background())
-	r.mu.Lock()
-	r.inflight++
-	r.running[t.ID] = &runningTask{executionID: t.ExecutionID, cancel: cancel}
-	r.workers.Add(1)
-	r.mu.Unlock()
+	e.mu.Lock()
+	e.inflight++
+	t.inflight++
+	t.running[task.ID] = &runningTask{executionID: task.ExecutionID, cancel: cancel}
+	e.workers.Add(1)
+	e.mu.Unlock()
 	go func() {
-		defer r.workers.Done()
-		o := r.runTask(tctx, t)
+		defer e.workers.Done()
+		o := t.runTask(tctx, task)
 		cancel(nil)
-		r.mu.Lock()
-		r.inflight--
-		delete(r.running, t.ID)
-		r.outcomes = append(r.outcomes, o)
-		r.mu.Unlock()
-		r.signal()
+		e.mu.Lock()
+		e.inflight--
+		t.inflight--
+		delete(t.running, task.ID)
+		t.outcomes = append(t.outcomes, o)
+		e.mu.Unlock()
+		e.signal()
 	}()
 }
 
 // runTask runs one claimed attempt and reports its outcome.
-func (r *Runner) runTask(ctx context.Context, t *store.Task) outcome {
+func (tn *tenant) runTask(ctx context.Context, t *store.Task) outcome {
 	o := outcome{task: t}
 	fail := func(kind outcomeKind, msg string) outcome {
 		o.kind, o.err, o.at = kind, msg, time.Now()
 		return o
 	}
-	wf := r.workflows[t.WorkflowName]
+	wf := tn.workflows[t.WorkflowName]
 	var def *taskDef
 	if wf != nil {
 		def = wf.byID[t.Name]
@@ -493,9 +420,9 @@ func (r *Runner) runTask(ctx context.Context, t *store.Task) outcome {
 			}
 		}
 	}
-	input, deps, err := r.store.TaskInputs(ctx, t.ExecutionID, names)
+	input, deps, err := tn.store.TaskInputs(ctx, t.ExecutionID, names)
 	if err != nil {
-		r.log.Warn("loading task input failed; releasing the task", "execution", t.ExecutionID, "task", t.Name, "err", err)
+		tn.e.log.Warn("loading task input failed; releasing the task", "tenant", tn.name, "execution", t.ExecutionID, "task", t.Name, "err", err)
 		return fail(outcomeRelease, "")
 	}
 	data, states, err := taskInput(t.Deps, input, deps)
@@ -506,19 +433,19 @@ func (r *Runner) runTask(ctx context.Context, t *store.Task) outcome {
 		return fail(outcomeSkipped, "trigger rule "+rule.String()+" is false")
 	}
 	c := &Context{data: data}
-	timeout := r.cfg.TaskTimeout
+	timeout := tn.cfg.TaskTimeout
 	if def.timeout > 0 {
 		timeout = def.timeout
 	}
-	runErr := r.call(ctx, def.fn, c, timeout)
+	runErr := call(ctx, def.fn, c, timeout)
 	o.at = time.Now()
 	if runErr == nil {
 		b, err := c.MarshalJSON()
 		switch {
 		case err != nil:
 			runErr = Permanent(fmt.Errorf("saving context: %w", err))
-		case len(b) > r.cfg.MaxContextBytes:
-			runErr = Permanent(fmt.Errorf("%w: %d bytes, the limit is %d", ErrContextTooLarge, len(b), r.cfg.MaxContextBytes))
+		case len(b) > tn.cfg.MaxContextBytes:
+			runErr = Permanent(fmt.Errorf("%w: %d bytes, the limit is %d", ErrContextTooLarge, len(b), tn.cfg.MaxContextBytes))
 		default:
 			o.kind, o.context = outcomeCompleted, b
 			return o
@@ -546,7 +473,7 @@ func (r *Runner) runTask(ctx context.Context, t *store.Task) outcome {
 
 // call runs fn with the attempt's timeout, turning a panic into a
 // *PanicError.
-func (r *Runner) call(ctx context.Context, fn TaskFunc, c *Context, timeout time.Duration) (err error) {
+func call(ctx context.Context, fn TaskFunc, c *Context, timeout time.Duration) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	defer func() {

@@ -27,8 +27,11 @@ type Config struct {
 	// Workflows the runner can execute.
 	Workflows []*Workflow
 	// MaxConcurrentTasks bounds the tasks this runner runs at once
-	// (default 4).
+	// (default 4). On an [Engine] it bounds all tenants together.
 	MaxConcurrentTasks int
+	// MaxTenantConcurrentTasks optionally bounds one tenant's tasks on an
+	// [Engine] (0: no limit beyond MaxConcurrentTasks).
+	MaxTenantConcurrentTasks int
 	// TaskTimeout bounds one attempt of a task without its own Timeout
 	// (default 5m).
 	TaskTimeout time.Duration
@@ -50,6 +53,14 @@ type Config struct {
 	MaxRecoveries int
 	// Logger receives the runner's logs (default: slog.Default()).
 	Logger *slog.Logger
+	// ListenURL is the PostgreSQL URL the engine LISTENs on for ready-work
+	// notifications from other processes (default: DatabaseURL). Set it to
+	// a direct server URL when DatabaseURL goes through PgBouncer in
+	// transaction-pooling mode, which cannot carry LISTEN.
+	ListenURL string
+	// DisableListen turns LISTEN/NOTIFY off: other processes' work is then
+	// found by polling alone.
+	DisableListen bool
 }
 
 // Option sets one field of a [Config].
@@ -86,6 +97,17 @@ func WithWorkerID(id string) Option { return func(c *Config) { c.WorkerID = id }
 // it is abandoned.
 func WithMaxRecoveries(n int) Option { return func(c *Config) { c.MaxRecoveries = n } }
 
+// WithTenantConcurrency bounds one tenant's concurrent tasks on an engine.
+func WithTenantConcurrency(n int) Option {
+	return func(c *Config) { c.MaxTenantConcurrentTasks = n }
+}
+
+// WithListenURL sets the URL the engine LISTENs on (see Config.ListenURL).
+func WithListenURL(url string) Option { return func(c *Config) { c.ListenURL = url } }
+
+// WithoutListen turns LISTEN/NOTIFY off (see Config.DisableListen).
+func WithoutListen() Option { return func(c *Config) { c.DisableListen = true } }
+
 // WithLogger sets the runner's logger.
 func WithLogger(l *slog.Logger) Option { return func(c *Config) { c.Logger = l } }
 
@@ -109,6 +131,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxContextBytes < 0 {
 		return c, fmt.Errorf("%w: MaxContextBytes %d is negative", ErrInvalidOption, c.MaxContextBytes)
+	}
+	if c.MaxTenantConcurrentTasks < 0 {
+		return c, fmt.Errorf("%w: MaxTenantConcurrentTasks %d is negative", ErrInvalidOption, c.MaxTenantConcurrentTasks)
 	}
 	if c.MaxRecoveries < 0 {
 		return c, fmt.Errorf("%w: MaxRecoveries %d is negative", ErrInvalidOption, c.MaxRecoveries)

@@ -17,7 +17,7 @@ const DefaultMaxRecoveries = 3
 // them as abandoned, so a task that kills its worker cannot loop forever.
 // Each update is guarded by the claim it found, so a runner that is in fact
 // alive and finishing the task wins or loses cleanly.
-func (r *Runner) recoverTasks(ctx context.Context, tx store.Tx, tasks []*store.Task, why string, now time.Time) (map[string]bool, []*store.Event, error) {
+func (tn *tenant) recoverTasks(ctx context.Context, tx store.Tx, tasks []*store.Task, why string, now time.Time) (map[string]bool, []*store.Event, error) {
 	touched := map[string]bool{}
 	if len(tasks) == 0 {
 		return touched, nil, nil
@@ -26,7 +26,7 @@ func (r *Runner) recoverTasks(ctx context.Context, tx store.Tx, tasks []*store.T
 	for i, t := range tasks {
 		u := store.TaskUpdate{ID: t.ID, From: string(TaskRunning), Attempt: t.Attempt, ClaimedBy: t.ClaimedBy,
 			Release: true, Recovered: true}
-		if t.RecoveryCount+1 > r.cfg.MaxRecoveries {
+		if t.RecoveryCount+1 > tn.e.cfg.MaxRecoveries {
 			u.To, u.CompletedAt = string(TaskFailed), now
 			u.Error = fmt.Sprintf("ABANDONED: %s; the task was recovered %d times", why, t.RecoveryCount)
 		} else {
@@ -43,7 +43,7 @@ func (r *Runner) recoverTasks(ctx context.Context, tx store.Tx, tasks []*store.T
 		if !changed[t.ID] {
 			continue
 		}
-		ev := &store.Event{ExecutionID: t.ExecutionID, TaskName: t.Name, Attempt: t.Attempt, Worker: r.cfg.WorkerID, CreatedAt: now}
+		ev := &store.Event{ExecutionID: t.ExecutionID, TaskName: t.Name, Attempt: t.Attempt, Worker: tn.e.cfg.WorkerID, CreatedAt: now}
 		if ups[i].To == string(TaskFailed) {
 			ev.Type, ev.Message = string(EventTaskAbandoned), ups[i].Error
 			touched[t.ExecutionID] = true

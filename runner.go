@@ -4,49 +4,26 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"slices"
-	"sync"
 	"time"
 
 	"github.com/cloacina-go/cloacina/internal/store"
 	"github.com/google/uuid"
 )
 
-// Runner executes workflows durably against one database (or one
-// PostgreSQL schema). It is safe for concurrent use by many goroutines.
+// Runner executes workflows durably for one tenant: one database, or one
+// PostgreSQL schema. It is safe for concurrent use by many goroutines.
 //
-// One goroutine, the dispatcher, does all of the runner's scheduling
-// writes: it records new executions, applies finished task attempts,
-// advances the DAG and claims ready tasks, all in one transaction per
-// round, so that under load many steps share one commit. Tasks run in their
-// own goroutines, up to MaxConcurrentTasks at once. Finishing a task or
-// starting an execution wakes the dispatcher at once; polling only finds
-// work added by other processes and retries that came due.
+// A runner's scheduling is done by its [Engine]'s dispatcher: one goroutine
+// that, in one transaction per tenant and round, records new executions,
+// applies finished task attempts, advances the DAG and claims ready tasks,
+// so that under load many steps share one commit. Tasks run in their own
+// goroutines. Finishing a task or starting an execution wakes the
+// dispatcher at once; polling only finds work added by other processes and
+// retries that came due.
 type Runner struct {
-	cfg       Config
-	store     store.Store
-	log       *slog.Logger
-	workflows map[string]*Workflow
-	wfNames   []string
-
-	wake     chan struct{}
-	stop     chan struct{}
-	loopDone chan struct{}
-	workers  sync.WaitGroup
-
-	mu       sync.Mutex
-	creates  []*createReq
-	outcomes []outcome
-	inflight int                               // task goroutines running
-	running  map[int64]*runningTask            // by task id
-	waiters  map[string]map[chan struct{}]bool // by execution id
-	draining bool                              // Shutdown began: no new work
-	closed   bool
-	// recoverOwn is set at start when the runner has a stable WorkerID: the
-	// first round recovers tasks left Running under that id by a previous
-	// process.
-	recoverOwn bool
+	e     *Engine
+	t     *tenant
+	owned bool // the runner owns its engine (NewRunner)
 }
 
 type runningTask struct {
@@ -55,6 +32,7 @@ type runningTask struct {
 }
 
 type createReq struct {
+	roots  int // tasks created Ready
 	execs  []*store.Execution
 	tasks  []*store.Task
 	events []*store.Event
@@ -98,39 +76,19 @@ func NewRunner(ctx context.Context, databaseURL string, opts ...Option) (*Runner
 	return cfg.NewRunner(ctx)
 }
 
-// NewRunner builds and starts a runner from c.
+// NewRunner builds and starts a runner from c: an [Engine] with one
+// tenant, c.Schema.
 func (c Config) NewRunner(ctx context.Context) (*Runner, error) {
-	cfg, err := c.withDefaults()
+	e, err := c.NewEngine(ctx)
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, store.Config{URL: cfg.DatabaseURL, Schema: cfg.Schema, PoolSize: cfg.DBPoolSize})
+	r, err := e.Runner(ctx, c.Schema)
 	if err != nil {
-		return nil, translateStoreErr(err)
+		_ = e.Shutdown(ctx)
+		return nil, err
 	}
-	stableID := cfg.WorkerID != ""
-	if !stableID {
-		cfg.WorkerID = "worker-" + uuid.NewString()[:8]
-	}
-	r := &Runner{
-		cfg:        cfg,
-		store:      st,
-		log:        cfg.Logger.With("component", "cloacina", "worker", cfg.WorkerID),
-		workflows:  map[string]*Workflow{},
-		wake:       make(chan struct{}, 1),
-		stop:       make(chan struct{}),
-		loopDone:   make(chan struct{}),
-		running:    map[int64]*runningTask{},
-		waiters:    map[string]map[chan struct{}]bool{},
-		recoverOwn: stableID,
-	}
-	for _, wf := range cfg.Workflows {
-		r.workflows[wf.name] = wf
-		r.wfNames = append(r.wfNames, wf.name)
-	}
-	slices.Sort(r.wfNames)
-	go r.loop()
-	r.signal()
+	r.owned = true
 	return r, nil
 }
 
@@ -148,28 +106,27 @@ func translateStoreErr(err error) error {
 
 // Workflows returns the workflows the runner can execute, by name.
 func (r *Runner) Workflows() []*Workflow {
-	out := make([]*Workflow, 0, len(r.wfNames))
-	for _, n := range r.wfNames {
-		out = append(out, r.workflows[n])
+	out := make([]*Workflow, 0, len(r.t.wfNames))
+	for _, n := range r.t.wfNames {
+		out = append(out, r.t.workflows[n])
 	}
 	return out
 }
 
 // Workflow returns the registered workflow with the given name.
 func (r *Runner) Workflow(name string) (*Workflow, bool) {
-	wf, ok := r.workflows[name]
+	wf, ok := r.t.workflows[name]
 	return wf, ok
 }
 
 // WorkerID returns the identity this runner claims tasks under.
-func (r *Runner) WorkerID() string { return r.cfg.WorkerID }
+func (r *Runner) WorkerID() string { return r.e.cfg.WorkerID }
 
-func (r *Runner) signal() {
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
-}
+// Schema returns the runner's PostgreSQL schema ("" for the default).
+func (r *Runner) Schema() string { return r.t.name }
+
+// Engine returns the engine that dispatches the runner's work.
+func (r *Runner) Engine() *Engine { return r.e }
 
 // Execute starts the named workflow with input (see [ContextFrom] for the
 // accepted forms) and waits until the execution is terminal. A failed
@@ -198,7 +155,7 @@ func (r *Runner) ExecuteAsync(ctx context.Context, workflow string, input any) (
 // one transaction, and returns their handles in the same order. It is the
 // efficient way to enqueue many executions.
 func (r *Runner) ExecuteMany(ctx context.Context, workflow string, inputs []any) ([]*ExecutionHandle, error) {
-	wf, ok := r.workflows[workflow]
+	wf, ok := r.t.workflows[workflow]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownWorkflow, workflow)
 	}
@@ -214,8 +171,8 @@ func (r *Runner) ExecuteMany(ctx context.Context, workflow string, inputs []any)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrInvalidContext, err)
 		}
-		if len(b) > r.cfg.MaxContextBytes {
-			return nil, fmt.Errorf("%w: input is %d bytes, the limit is %d", ErrContextTooLarge, len(b), r.cfg.MaxContextBytes)
+		if len(b) > r.t.cfg.MaxContextBytes {
+			return nil, fmt.Errorf("%w: input is %d bytes, the limit is %d", ErrContextTooLarge, len(b), r.t.cfg.MaxContextBytes)
 		}
 		id, err := uuid.NewV7()
 		if err != nil {
@@ -225,12 +182,13 @@ func (r *Runner) ExecuteMany(ctx context.Context, workflow string, inputs []any)
 		req.execs = append(req.execs, &store.Execution{ID: sid, WorkflowName: wf.name, WorkflowVersion: wf.version,
 			Status: string(ExecutionPending), Input: b, CreatedAt: now})
 		req.events = append(req.events, &store.Event{ExecutionID: sid, Type: string(EventExecutionCreated),
-			Message: "version " + wf.version, Worker: r.cfg.WorkerID, CreatedAt: now})
+			Message: "version " + wf.version, Worker: r.e.cfg.WorkerID, CreatedAt: now})
 		for _, t := range wf.tasks {
 			st := TaskNotStarted
 			var ready time.Time
 			if len(t.deps) == 0 {
 				st, ready = TaskReady, now
+				req.roots++
 				req.events = append(req.events, &store.Event{ExecutionID: sid, TaskName: t.id, Type: string(EventTaskReady), CreatedAt: now})
 			}
 			req.tasks = append(req.tasks, &store.Task{ExecutionID: sid, WorkflowName: wf.name, Name: t.id,
@@ -241,26 +199,26 @@ func (r *Runner) ExecuteMany(ctx context.Context, workflow string, inputs []any)
 	if len(inputs) == 0 {
 		return handles, nil
 	}
-	r.mu.Lock()
-	if r.draining || r.closed {
-		r.mu.Unlock()
+	r.e.mu.Lock()
+	if r.t.draining {
+		r.e.mu.Unlock()
 		return nil, ErrRunnerClosed
 	}
 	// Register waiters before the executions exist, so no completion is missed.
 	for _, h := range handles {
-		h.done = r.addWaiter(h.id.String())
+		h.done = r.t.addWaiter(h.id.String())
 	}
-	r.creates = append(r.creates, req)
-	r.mu.Unlock()
-	r.signal()
+	r.t.creates = append(r.t.creates, req)
+	r.e.mu.Unlock()
+	r.e.signal()
 	select {
 	case err := <-req.done:
 		if err != nil {
-			r.mu.Lock()
+			r.e.mu.Lock()
 			for _, h := range handles {
-				r.removeWaiter(h.id.String(), h.done)
+				r.t.removeWaiter(h.id.String(), h.done)
 			}
-			r.mu.Unlock()
+			r.e.mu.Unlock()
 			return nil, err
 		}
 		return handles, nil
@@ -269,37 +227,37 @@ func (r *Runner) ExecuteMany(ctx context.Context, workflow string, inputs []any)
 	}
 }
 
-// addWaiter must be called with r.mu held.
-func (r *Runner) addWaiter(id string) chan struct{} {
+// addWaiter must be called with e.mu held.
+func (t *tenant) addWaiter(id string) chan struct{} {
 	ch := make(chan struct{})
-	if r.waiters[id] == nil {
-		r.waiters[id] = map[chan struct{}]bool{}
+	if t.waiters[id] == nil {
+		t.waiters[id] = map[chan struct{}]bool{}
 	}
-	r.waiters[id][ch] = true
+	t.waiters[id][ch] = true
 	return ch
 }
 
-// removeWaiter must be called with r.mu held.
-func (r *Runner) removeWaiter(id string, ch chan struct{}) {
-	if ws := r.waiters[id]; ws != nil && ws[ch] {
+// removeWaiter must be called with e.mu held.
+func (t *tenant) removeWaiter(id string, ch chan struct{}) {
+	if ws := t.waiters[id]; ws != nil && ws[ch] {
 		delete(ws, ch)
 		if len(ws) == 0 {
-			delete(r.waiters, id)
+			delete(t.waiters, id)
 		}
 	}
 }
 
-func (r *Runner) notifyFinished(ids []string) {
+func (t *tenant) notifyFinished(ids []string) {
 	if len(ids) == 0 {
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	t.e.mu.Lock()
+	defer t.e.mu.Unlock()
 	for _, id := range ids {
-		for ch := range r.waiters[id] {
+		for ch := range t.waiters[id] {
 			close(ch)
 		}
-		delete(r.waiters, id)
+		delete(t.waiters, id)
 	}
 }
 
@@ -329,25 +287,27 @@ func (h *ExecutionHandle) Cancel(ctx context.Context) error { return h.r.Cancel(
 
 // Wait blocks until the execution is terminal, or ctx ends, and returns its
 // result. It works for executions started by any runner on the database.
+// If the runner shuts down first, Wait returns [ErrRunnerClosed]; the
+// execution goes on when a runner next serves the database.
 func (r *Runner) Wait(ctx context.Context, id uuid.UUID) (*Result, error) {
-	r.mu.Lock()
-	ch := r.addWaiter(id.String())
-	r.mu.Unlock()
+	r.e.mu.Lock()
+	ch := r.t.addWaiter(id.String())
+	r.e.mu.Unlock()
 	return r.wait(ctx, id, ch)
 }
 
 func (r *Runner) wait(ctx context.Context, id uuid.UUID, done chan struct{}) (*Result, error) {
 	sid := id.String()
 	defer func() {
-		r.mu.Lock()
-		r.removeWaiter(sid, done)
-		r.mu.Unlock()
+		r.e.mu.Lock()
+		r.t.removeWaiter(sid, done)
+		r.e.mu.Unlock()
 	}()
 	// The execution may be finished by another process: poll as a safety net.
-	tick := time.NewTicker(r.cfg.PollInterval)
+	tick := time.NewTicker(r.e.cfg.PollInterval)
 	defer tick.Stop()
 	for {
-		e, err := r.store.GetExecution(ctx, sid)
+		e, err := r.t.store.GetExecution(ctx, sid)
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return nil, fmt.Errorf("%w: %s", ErrExecutionNotFound, sid)
@@ -355,7 +315,7 @@ func (r *Runner) wait(ctx context.Context, id uuid.UUID, done chan struct{}) (*R
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("cloacina: waiting for execution %s: %w", sid, ctx.Err())
 			}
-			r.log.Warn("reading execution while waiting", "execution", sid, "err", err)
+			r.e.log.Warn("reading execution while waiting", "tenant", r.t.name, "execution", sid, "err", err)
 		} else if ExecutionStatus(e.Status).Terminal() {
 			return r.result(ctx, e)
 		}
@@ -363,6 +323,8 @@ func (r *Runner) wait(ctx context.Context, id uuid.UUID, done chan struct{}) (*R
 		case <-done:
 			done = nil // closed: read the final state once more
 		case <-tick.C:
+		case <-r.t.drained:
+			return nil, fmt.Errorf("%w: execution %s is not finished; wait for it through another runner", ErrRunnerClosed, sid)
 		case <-ctx.Done():
 			return nil, fmt.Errorf("cloacina: waiting for execution %s: %w", sid, ctx.Err())
 		}
@@ -379,7 +341,7 @@ func (r *Runner) ExecutionStatus(ctx context.Context, id uuid.UUID) (ExecutionSt
 }
 
 func (r *Runner) getExecution(ctx context.Context, id uuid.UUID) (*store.Execution, error) {
-	e, err := r.store.GetExecution(ctx, id.String())
+	e, err := r.t.store.GetExecution(ctx, id.String())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s", ErrExecutionNotFound, id)
 	}
@@ -416,7 +378,7 @@ func (r *Runner) result(ctx context.Context, e *store.Execution) (*Result, error
 		}
 		res.Context = c
 	}
-	tasks, err := r.store.ListTasks(ctx, e.ID)
+	tasks, err := r.t.store.ListTasks(ctx, e.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -456,7 +418,7 @@ func (r *Runner) ListExecutions(ctx context.Context, opts ListOptions) (*Executi
 		}
 		f.Before = id.String()
 	}
-	execs, err := r.store.ListExecutions(ctx, f)
+	execs, err := r.t.store.ListExecutions(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -489,7 +451,7 @@ func (r *Runner) ExecutionEvents(ctx context.Context, id uuid.UUID) ([]Event, er
 	var out []Event
 	var after int64
 	for {
-		evs, err := r.store.ListEvents(ctx, id.String(), after, 1000)
+		evs, err := r.t.store.ListEvents(ctx, id.String(), after, 1000)
 		if err != nil {
 			return nil, err
 		}
@@ -507,7 +469,7 @@ func (r *Runner) ExecutionEvents(ctx context.Context, id uuid.UUID) ([]Event, er
 // Metrics summarises the executions in the runner's database, computed in
 // SQL.
 func (r *Runner) Metrics(ctx context.Context) (*Metrics, error) {
-	m, err := r.store.Metrics(ctx)
+	m, err := r.t.store.Metrics(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -533,7 +495,10 @@ func (r *Runner) Pause(ctx context.Context, id uuid.UUID) error {
 func (r *Runner) Resume(ctx context.Context, id uuid.UUID) error {
 	err := r.transition(ctx, id, []ExecutionStatus{ExecutionPaused}, ExecutionRunning, EventExecutionResumed)
 	if err == nil {
-		r.signal()
+		r.e.mu.Lock()
+		r.t.hot = true
+		r.e.mu.Unlock()
+		r.e.signal()
 	}
 	return err
 }
@@ -545,12 +510,12 @@ func (r *Runner) Resume(ctx context.Context, id uuid.UUID) error {
 func (r *Runner) Cancel(ctx context.Context, id uuid.UUID) error {
 	sid := id.String()
 	now := time.Now()
-	err := r.store.Write(ctx, func(tx store.Tx) error {
+	err := r.t.store.Write(ctx, func(tx store.Tx) error {
 		states, err := tx.TaskStates(ctx, []string{sid})
 		if err != nil {
 			return err
 		}
-		outputs, err := r.finalOutputs(ctx, tx, []string{sid}, map[string][]*store.Task{sid: states})
+		outputs, err := r.t.finalOutputs(ctx, tx, []string{sid}, map[string][]*store.Task{sid: states})
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("%w: %s", ErrExecutionNotFound, sid)
 		}
@@ -567,7 +532,7 @@ func (r *Runner) Cancel(ctx context.Context, id uuid.UUID) error {
 			return r.transitionError(ctx, tx, sid, ExecutionCancelled)
 		}
 		var ups []store.TaskUpdate
-		events := []*store.Event{{ExecutionID: sid, Type: string(EventExecutionCancelled), Worker: r.cfg.WorkerID, CreatedAt: now}}
+		events := []*store.Event{{ExecutionID: sid, Type: string(EventExecutionCancelled), Worker: r.e.cfg.WorkerID, CreatedAt: now}}
 		for _, t := range states {
 			if t.Status == string(TaskNotStarted) || t.Status == string(TaskReady) {
 				ups = append(ups, store.TaskUpdate{ID: t.ID, From: t.Status, To: string(TaskSkipped), Error: "execution cancelled", CompletedAt: now})
@@ -582,14 +547,14 @@ func (r *Runner) Cancel(ctx context.Context, id uuid.UUID) error {
 	if err != nil {
 		return err
 	}
-	r.mu.Lock()
-	for _, rt := range r.running {
+	r.e.mu.Lock()
+	for _, rt := range r.t.running {
 		if rt.executionID == sid {
 			rt.cancel(errExecutionCancelled)
 		}
 	}
-	r.mu.Unlock()
-	r.notifyFinished([]string{sid})
+	r.e.mu.Unlock()
+	r.t.notifyFinished([]string{sid})
 	return nil
 }
 
@@ -600,7 +565,7 @@ func (r *Runner) transition(ctx context.Context, id uuid.UUID, from []ExecutionS
 	for i, f := range from {
 		fs[i] = string(f)
 	}
-	return r.store.Write(ctx, func(tx store.Tx) error {
+	return r.t.store.Write(ctx, func(tx store.Tx) error {
 		changed, err := tx.UpdateExecutions(ctx, []store.ExecutionUpdate{{ID: sid, From: fs, To: string(to)}})
 		if err != nil {
 			return err
@@ -608,7 +573,7 @@ func (r *Runner) transition(ctx context.Context, id uuid.UUID, from []ExecutionS
 		if !changed[sid] {
 			return r.transitionError(ctx, tx, sid, to)
 		}
-		return tx.InsertEvents(ctx, []*store.Event{{ExecutionID: sid, Type: string(ev), Worker: r.cfg.WorkerID, CreatedAt: now}})
+		return tx.InsertEvents(ctx, []*store.Event{{ExecutionID: sid, Type: string(ev), Worker: r.e.cfg.WorkerID, CreatedAt: now}})
 	})
 }
 
@@ -626,40 +591,13 @@ func (r *Runner) transitionError(ctx context.Context, tx store.Tx, id string, to
 // Shutdown stops taking new work and waits for running tasks to finish
 // until ctx ends. Tasks still running then are interrupted and released
 // (put back to Ready without using up an attempt) so that another runner,
-// or this one restarted, runs them again. Shutdown then closes the
-// database. It returns ctx's error if tasks had to be interrupted.
+// or this one restarted, runs them again. A runner made by [NewRunner]
+// then shuts its engine down and closes the database; one made by
+// [Engine.Runner] leaves the engine. It returns ctx's error if tasks had
+// to be interrupted.
 func (r *Runner) Shutdown(ctx context.Context) error {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return nil
+	if r.owned {
+		return r.e.Shutdown(ctx)
 	}
-	r.draining = true
-	pending := r.creates
-	r.creates = nil
-	r.mu.Unlock()
-	for _, c := range pending {
-		c.done <- ErrRunnerClosed
-	}
-	idle := make(chan struct{})
-	go func() { r.workers.Wait(); close(idle) }()
-	var interrupted error
-	select {
-	case <-idle:
-	case <-ctx.Done():
-		interrupted = ctx.Err()
-		r.mu.Lock()
-		for _, rt := range r.running {
-			rt.cancel(errShutdown)
-		}
-		r.mu.Unlock()
-		<-idle
-	}
-	// Apply what the last tasks reported, then stop the dispatcher.
-	close(r.stop)
-	<-r.loopDone
-	r.mu.Lock()
-	r.closed = true
-	r.mu.Unlock()
-	return errors.Join(interrupted, r.store.Close())
+	return r.e.detach(ctx, r.t)
 }

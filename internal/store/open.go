@@ -38,9 +38,33 @@ type Config struct {
 	PoolSize int
 }
 
-// Open opens the database, creating the SQLite file (and its folder) or the
-// PostgreSQL schema when missing, and applies pending migrations.
+// Open opens the database and the store of cfg.Schema in it, creating
+// the SQLite file (and its folder) or the PostgreSQL schema when missing,
+// and applies pending migrations. Closing the store closes the database.
 func Open(ctx context.Context, cfg Config) (Store, error) {
+	db, err := Connect(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	st, err := db.Store(ctx, cfg.Schema)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	st.(*sqlStore).close = func() error { return errors.Join(st.(*sqlStore).closeStmts(), db.Close()) }
+	return st, nil
+}
+
+// DB is an open database: one connection pool shared by the stores of its
+// schemas (on SQLite, one store).
+type DB struct {
+	kind string
+	url  string
+	w, r *sql.DB
+}
+
+// Connect opens the database's connection pool (cfg.Schema is ignored).
+func Connect(ctx context.Context, cfg Config) (*DB, error) {
 	if cfg.PoolSize <= 0 {
 		cfg.PoolSize = 10
 	}
@@ -48,15 +72,53 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch kind {
-	case "sqlite":
-		if cfg.Schema != "" {
+	if kind == "sqlite" {
+		return connectSQLite(cfg)
+	}
+	return connectPostgres(ctx, cfg)
+}
+
+// Backend is "sqlite" or "postgres".
+func (db *DB) Backend() string { return db.kind }
+
+// Close closes the connection pool.
+func (db *DB) Close() error {
+	if db.w == db.r {
+		return db.w.Close()
+	}
+	return errors.Join(db.r.Close(), db.w.Close())
+}
+
+// Store returns the store of a schema ("" is the default: the SQLite file,
+// or PostgreSQL's public schema), creating and migrating the schema when
+// needed. Closing it releases its prepared statements, not the pool.
+func (db *DB) Store(ctx context.Context, schema string) (Store, error) {
+	d := dialect{name: db.kind}
+	if db.kind == "sqlite" {
+		if schema != "" {
 			return nil, ErrSchemaOnSQLite
 		}
-		return openSQLite(ctx, cfg)
-	default:
-		return openPostgres(ctx, cfg)
+	} else {
+		if schema != "" {
+			if err := ValidateSchema(schema); err != nil {
+				return nil, err
+			}
+			d.prefix = quoteIdent(schema) + "."
+		} else {
+			d.prefix = quoteIdent("public") + "."
+		}
+		d.lockSkip = "FOR UPDATE OF c SKIP LOCKED"
 	}
+	s := &sqlStore{d: d, schema: schema, w: db.w, r: db.r, q: buildQueries(d)}
+	s.close = s.closeStmts
+	if err := migrate(ctx, s, schema); err != nil {
+		return nil, err
+	}
+	if err := s.prepareAll(ctx); err != nil {
+		s.closeStmts()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Kind returns "sqlite" or "postgres" for a database URL.
@@ -99,7 +161,7 @@ func SQLitePath(rawURL string) (string, error) {
 	return p, nil
 }
 
-func openSQLite(ctx context.Context, cfg Config) (Store, error) {
+func connectSQLite(cfg Config) (*DB, error) {
 	path, err := SQLitePath(cfg.URL)
 	if err != nil {
 		return nil, err
@@ -135,17 +197,7 @@ func openSQLite(ctx context.Context, cfg Config) (Store, error) {
 	r.SetMaxOpenConns(cfg.PoolSize)
 	r.SetMaxIdleConns(cfg.PoolSize)
 	r.SetConnMaxIdleTime(0)
-	d := dialect{name: "sqlite"}
-	s := &sqlStore{d: d, w: w, r: r, q: buildQueries(d), close: func() error { return errors.Join(r.Close(), w.Close()) }}
-	if err := migrate(ctx, s, ""); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if err := s.prepareAll(ctx); err != nil {
-		s.Close()
-		return nil, err
-	}
-	return s, nil
+	return &DB{kind: "sqlite", url: cfg.URL, w: w, r: r}, nil
 }
 
 var schemaRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
@@ -165,17 +217,7 @@ func ValidateSchema(name string) error {
 	return nil
 }
 
-func openPostgres(ctx context.Context, cfg Config) (Store, error) {
-	schema := cfg.Schema
-	prefix := ""
-	if schema != "" {
-		if err := ValidateSchema(schema); err != nil {
-			return nil, err
-		}
-		prefix = quoteIdent(schema) + "."
-	} else {
-		prefix = quoteIdent("public") + "."
-	}
+func connectPostgres(ctx context.Context, cfg Config) (*DB, error) {
 	db, err := sql.Open("pgx", cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", Redact(cfg.URL), err)
@@ -183,13 +225,11 @@ func openPostgres(ctx context.Context, cfg Config) (Store, error) {
 	db.SetMaxOpenConns(cfg.PoolSize)
 	db.SetMaxIdleConns(cfg.PoolSize)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	d := dialect{name: "postgres", prefix: prefix, lockSkip: "FOR UPDATE OF c SKIP LOCKED"}
-	s := &sqlStore{d: d, w: db, r: db, q: buildQueries(d), close: db.Close}
-	if err := migrate(ctx, s, schema); err != nil {
+	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, err
+		return nil, fmt.Errorf("store: connecting to %s: %w", Redact(cfg.URL), err)
 	}
-	return s, nil
+	return &DB{kind: "postgres", url: cfg.URL, w: db, r: db}, nil
 }
 
 //go:embed migrations

@@ -13,7 +13,8 @@ import (
 
 // sqlStore implements Store over database/sql for both backends.
 type sqlStore struct {
-	d dialect
+	d      dialect
+	schema string
 	// w serves writes; r serves reads. On SQLite w has one connection (the
 	// single writer, so writers queue in Go rather than in SQLite's busy
 	// handler) and r several; on PostgreSQL they are the same pool.
@@ -157,7 +158,7 @@ FROM ` + d.rows("$1", col{"eid", "uuid"}, col{"from_statuses", "text"}, col{"to_
 		col{"output", "text"}, col{"error", "text"}, col{"started_at", "bigint"}, col{"completed_at", "bigint"}) + ` AS u
 WHERE e.id = u.eid AND u.from_statuses LIKE '%,' || e.status || ',%'
 RETURNING id`)
-	q.taskStates = d.sql(`SELECT id, execution_id, name, deps, status, attempt, error FROM {t}tasks
+	q.taskStates = d.sql(`SELECT id, execution_id, workflow_name, name, deps, status, attempt, error FROM {t}tasks
 WHERE execution_id IN ` + d.list("$1", "uuid") + ` ORDER BY id`)
 	q.completedContexts = d.sql(`SELECT execution_id, name, context FROM {t}tasks
 WHERE execution_id IN ` + d.list("$1", "uuid") + ` AND status = 'Completed'`)
@@ -194,6 +195,16 @@ func (q queries) all() []string {
 func (s *sqlStore) Backend() string { return s.d.name }
 
 func (s *sqlStore) Close() error { return s.close() }
+
+func (s *sqlStore) closeStmts() error {
+	var errs []error
+	s.stmts.Range(func(k, v any) bool {
+		errs = append(errs, v.(*sql.Stmt).Close())
+		s.stmts.Delete(k)
+		return true
+	})
+	return errors.Join(errs...)
+}
 
 // micros stores times as microseconds since the Unix epoch; zero is unset.
 func micros(t time.Time) int64 {
@@ -470,7 +481,7 @@ func (t *sqlTx) TaskStates(ctx context.Context, executionIDs []string) ([]*Task,
 	for rows.Next() {
 		var tk Task
 		var deps string
-		if err := rows.Scan(&tk.ID, &tk.ExecutionID, &tk.Name, &deps, &tk.Status, &tk.Attempt, &tk.Error); err != nil {
+		if err := rows.Scan(&tk.ID, &tk.ExecutionID, &tk.WorkflowName, &tk.Name, &deps, &tk.Status, &tk.Attempt, &tk.Error); err != nil {
 			return nil, fmt.Errorf("store: task states: %w", err)
 		}
 		if err := json.Unmarshal([]byte(deps), &tk.Deps); err != nil {

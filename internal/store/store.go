@@ -178,8 +178,8 @@ type Tx interface {
 	// UpdateExecutions applies guarded execution transitions and returns the
 	// ids of the rows that changed.
 	UpdateExecutions(ctx context.Context, ups []ExecutionUpdate) (map[string]bool, error)
-	// TaskStates returns every task of the executions (id, execution, name,
-	// deps, status, attempt, error), without contexts, in insertion order.
+	// TaskStates returns every task of the executions (id, execution,
+	// workflow, name, deps, status, attempt, error), without contexts, in insertion order.
 	TaskStates(ctx context.Context, executionIDs []string) ([]*Task, error)
 	// CompletedContexts returns the saved contexts of the completed tasks of
 	// the executions, by execution id and task name.
@@ -188,6 +188,9 @@ type Tx interface {
 	// claimant when empty) whose heartbeat is older than f.HeartbeatBefore
 	// (any when zero), oldest heartbeat first, at most f.Limit.
 	RunningTasks(ctx context.Context, f RunningFilter) ([]*Task, error)
+	// NotifyReady announces on commit that this schema has ready tasks
+	// (PostgreSQL LISTEN/NOTIFY; a no-op on SQLite).
+	NotifyReady(ctx context.Context, sender string) error
 	// GetExecution reads an execution inside the transaction.
 	GetExecution(ctx context.Context, id string) (*Execution, error)
 }

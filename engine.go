@@ -1,0 +1,542 @@
+package cloacina
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cloacina-go/cloacina/internal/store"
+	"github.com/google/uuid"
+)
+
+// Engine runs the runners of many tenants of one database over one
+// connection pool, one dispatcher and one budget of task slots. On
+// PostgreSQL each tenant is a schema: a thousand tenants cost a thousand
+// schemas, not a thousand pools or goroutine sets. A tenant with nothing to
+// do costs nothing per dispatch round.
+//
+// Each dispatch round gives the free task slots to the tenants that have
+// ready work in fair shares (round-robin, capped by each tenant's
+// MaxTenantConcurrentTasks), so a noisy tenant cannot starve a quiet one.
+// The dispatcher learns of ready work from this process at once, from other
+// processes through PostgreSQL LISTEN/NOTIFY, and as a safety net by
+// polling a bounded number of tenants every PollInterval.
+//
+// [NewRunner] is the one-tenant case: an Engine the Runner owns.
+type Engine struct {
+	cfg      Config
+	db       *store.DB
+	log      *slog.Logger
+	stableID bool
+
+	wake         chan struct{}
+	stop         chan struct{}
+	loopDone     chan struct{}
+	listenCancel context.CancelFunc
+	listenDone   chan struct{}
+	workers      sync.WaitGroup
+
+	mu       sync.Mutex
+	tenants  map[string]*tenant
+	ring     []*tenant // round-robin order
+	next     int       // where the next fair share starts
+	pollPos  int       // where the next poll sweep starts
+	nextPoll time.Time
+	inflight int // task goroutines running
+	closed   bool
+}
+
+// pollBatch bounds how many tenants one poll sweep looks at.
+const pollBatch = 64
+
+// tenant is the state of one tenant (schema) attached to an engine. Fields
+// after mu's comment are guarded by the engine's mu.
+type tenant struct {
+	e         *Engine
+	name      string
+	store     store.Store
+	workflows map[string]*Workflow
+	wfNames   []string
+	cfg       Config // the runner's settings (workflows, limits)
+
+	// Guarded by e.mu.
+	creates    []*createReq
+	outcomes   []outcome
+	inflight   int
+	running    map[int64]*runningTask
+	waiters    map[string]map[chan struct{}]bool
+	hot        bool      // may have claimable tasks now
+	due        time.Time // earliest known future ready time; zero: none
+	recoverOwn bool      // recover tasks left Running under our WorkerID
+	draining   bool
+	drained    chan struct{} // closed once draining, idle and flushed
+}
+
+// NewEngine connects to the database at databaseURL and starts the
+// dispatcher. Attach tenants with [Engine.Runner]. Of opts, Schema is
+// ignored; Workflows become every tenant's workflows; MaxConcurrentTasks
+// bounds the tasks of all tenants together.
+func NewEngine(ctx context.Context, databaseURL string, opts ...Option) (*Engine, error) {
+	cfg := Config{DatabaseURL: databaseURL}
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	return cfg.NewEngine(ctx)
+}
+
+// NewEngine connects and starts an engine from c (see [NewEngine]).
+func (c Config) NewEngine(ctx context.Context) (*Engine, error) {
+	cfg, err := c.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Connect(ctx, store.Config{URL: cfg.DatabaseURL, PoolSize: cfg.DBPoolSize})
+	if err != nil {
+		return nil, translateStoreErr(err)
+	}
+	e := &Engine{
+		cfg:      cfg,
+		db:       db,
+		stableID: cfg.WorkerID != "",
+		wake:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		loopDone: make(chan struct{}),
+		tenants:  map[string]*tenant{},
+	}
+	if !e.stableID {
+		e.cfg.WorkerID = "worker-" + uuid.NewString()[:8]
+	}
+	e.log = cfg.Logger.With("component", "cloacina", "worker", e.cfg.WorkerID)
+	go e.loop()
+	if db.Backend() == "postgres" && !cfg.DisableListen {
+		lctx, cancel := context.WithCancel(context.Background())
+		e.listenCancel, e.listenDone = cancel, make(chan struct{})
+		go func() {
+			defer close(e.listenDone)
+			_ = db.Listen(lctx, cfg.ListenURL, e.notified, e.markAllHot)
+		}()
+	}
+	return e, nil
+}
+
+// Backend is "sqlite" or "postgres".
+func (e *Engine) Backend() string { return e.db.Backend() }
+
+// WorkerID returns the identity the engine claims tasks under.
+func (e *Engine) WorkerID() string { return e.cfg.WorkerID }
+
+// Runner attaches a tenant and returns its runner. schema names a
+// PostgreSQL schema (created and migrated when missing; see the tenant id
+// rules on [ErrInvalidTenantID]); "" is the default schema, and the only
+// one on SQLite. opts may add workflows for this tenant and set
+// MaxTenantConcurrentTasks, TaskTimeout and MaxContextBytes; other fields
+// are the engine's. A schema has at most one runner per engine: use
+// [Runner.Shutdown] to detach it.
+func (e *Engine) Runner(ctx context.Context, schema string, opts ...Option) (*Runner, error) {
+	cfg := e.cfg
+	cfg.Workflows = slices.Clone(e.cfg.Workflows)
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	cfg.Schema = schema
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	closed, attached := e.closed, e.tenants[schema] != nil
+	e.mu.Unlock()
+	if closed {
+		return nil, ErrRunnerClosed
+	}
+	if attached {
+		return nil, fmt.Errorf("%w: schema %q already has a runner on this engine", ErrInvalidOption, schema)
+	}
+	st, err := e.db.Store(ctx, schema)
+	if err != nil {
+		return nil, translateStoreErr(err)
+	}
+	t := &tenant{
+		e: e, name: schema, store: st, cfg: cfg,
+		workflows:  map[string]*Workflow{},
+		running:    map[int64]*runningTask{},
+		waiters:    map[string]map[chan struct{}]bool{},
+		hot:        true,
+		recoverOwn: e.stableID,
+		drained:    make(chan struct{}),
+	}
+	for _, wf := range cfg.Workflows {
+		t.workflows[wf.name] = wf
+		t.wfNames = append(t.wfNames, wf.name)
+	}
+	slices.Sort(t.wfNames)
+	e.mu.Lock()
+	if e.closed || e.tenants[schema] != nil {
+		e.mu.Unlock()
+		st.Close()
+		if e.closed {
+			return nil, ErrRunnerClosed
+		}
+		return nil, fmt.Errorf("%w: schema %q already has a runner on this engine", ErrInvalidOption, schema)
+	}
+	e.tenants[schema] = t
+	e.ring = append(e.ring, t)
+	e.mu.Unlock()
+	e.signal()
+	return &Runner{e: e, t: t}, nil
+}
+
+// Shutdown detaches every tenant as [Runner.Shutdown] does, all at once,
+// then stops the dispatcher and closes the connection pool.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	ts := slices.Clone(e.ring)
+	e.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make([]error, len(ts))
+	for i, t := range ts {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = e.detach(ctx, t) }()
+	}
+	wg.Wait()
+	close(e.stop)
+	<-e.loopDone
+	if e.listenCancel != nil {
+		e.listenCancel()
+		<-e.listenDone
+	}
+	e.workers.Wait()
+	errs = append(errs, e.db.Close())
+	return errors.Join(errs...)
+}
+
+// detach stops a tenant: no new executions or claims, running tasks finish
+// until ctx ends and are then interrupted and released, the last results
+// are written, and the tenant leaves the engine.
+func (e *Engine) detach(ctx context.Context, t *tenant) error {
+	e.mu.Lock()
+	already := t.draining
+	t.draining = true
+	pending := t.creates
+	t.creates = nil
+	e.mu.Unlock()
+	for _, c := range pending {
+		c.done <- ErrRunnerClosed
+	}
+	if already {
+		<-t.drained
+		return nil
+	}
+	e.signal()
+	var interrupted error
+	select {
+	case <-t.drained:
+	case <-ctx.Done():
+		interrupted = ctx.Err()
+		e.mu.Lock()
+		for _, rt := range t.running {
+			rt.cancel(errShutdown)
+		}
+		e.mu.Unlock()
+		<-t.drained
+	}
+	e.mu.Lock()
+	delete(e.tenants, t.name)
+	if i := slices.Index(e.ring, t); i >= 0 {
+		e.ring = slices.Delete(e.ring, i, i+1)
+	}
+	e.mu.Unlock()
+	return errors.Join(interrupted, t.store.Close())
+}
+
+func (e *Engine) signal() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// notified handles a ready-work notification from another process.
+func (e *Engine) notified(schema, sender string) {
+	if sender == e.cfg.WorkerID {
+		return
+	}
+	e.mu.Lock()
+	t := e.tenants[schema]
+	if t != nil {
+		t.hot = true
+	}
+	e.mu.Unlock()
+	if t != nil {
+		e.signal()
+	}
+}
+
+// markAllHot makes every tenant look for work: called when the listener
+// (re)connects, since notifications may have been missed.
+func (e *Engine) markAllHot() {
+	e.mu.Lock()
+	for _, t := range e.ring {
+		t.hot = true
+	}
+	e.mu.Unlock()
+	e.signal()
+}
+
+// loop is the dispatcher.
+func (e *Engine) loop() {
+	defer close(e.loopDone)
+	ctx := context.Background()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	failures := 0
+	for {
+		select {
+		case <-e.wake:
+		case <-timer.C:
+		case <-e.stop:
+			return
+		}
+		wait, failed := e.round(ctx)
+		if failed {
+			failures++
+			wait = min(time.Duration(failures)*100*time.Millisecond, 5*time.Second)
+		} else {
+			failures = 0
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+	}
+}
+
+// roundJob is one tenant's share of a dispatch round.
+type roundJob struct {
+	t          *tenant
+	creates    []*createReq
+	outs       []outcome
+	recoverOwn bool
+	quota      int
+}
+
+// round runs one dispatch round over the tenants that have something to
+// do, and returns how long the dispatcher may sleep.
+func (e *Engine) round(ctx context.Context) (time.Duration, bool) {
+	now := time.Now()
+	e.mu.Lock()
+	n := len(e.ring)
+	if !now.Before(e.nextPoll) {
+		for i := 0; i < min(n, pollBatch); i++ {
+			e.ring[(e.pollPos+i)%n].hot = true
+		}
+		if n > 0 {
+			e.pollPos = (e.pollPos + min(n, pollBatch)) % n
+		}
+		e.nextPoll = now.Add(e.cfg.PollInterval)
+	}
+	start := 0
+	if n > 0 {
+		start = e.next % n
+		e.next = (e.next + 1) % n
+	}
+	order := make([]*tenant, 0, n)
+	for i := range n {
+		t := e.ring[(start+i)%n]
+		if !t.due.IsZero() && !now.Before(t.due) {
+			t.hot, t.due = true, time.Time{}
+		}
+		order = append(order, t)
+	}
+	quota := e.shares(order, e.cfg.MaxConcurrentTasks-e.inflight)
+	var jobs []roundJob
+	for _, t := range order {
+		j := roundJob{t: t, creates: t.creates, outs: t.outcomes, recoverOwn: t.recoverOwn && !t.draining, quota: quota[t]}
+		idleDrain := t.draining && t.inflight == 0 && !isClosed(t.drained)
+		if len(j.creates) == 0 && len(j.outs) == 0 && !j.recoverOwn && j.quota == 0 && !idleDrain {
+			continue
+		}
+		t.creates, t.outcomes = nil, nil
+		jobs = append(jobs, j)
+	}
+	e.mu.Unlock()
+
+	failed := false
+	par := 1
+	if e.db.Backend() == "postgres" {
+		par = max(1, min(4, e.cfg.DBPoolSize/4))
+	}
+	var mu sync.Mutex
+	runJobs(jobs, par, func(j roundJob) {
+		if !e.runJob(ctx, j, now) {
+			mu.Lock()
+			failed = true
+			mu.Unlock()
+		}
+	})
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if failed {
+		return 0, true
+	}
+	free := e.cfg.MaxConcurrentTasks - e.inflight
+	wait := time.Until(e.nextPoll)
+	for _, t := range e.ring {
+		if len(t.creates) > 0 || len(t.outcomes) > 0 || (t.hot && free > 0 && !t.draining) {
+			return 0, false
+		}
+		if !t.due.IsZero() {
+			wait = min(wait, time.Until(t.due))
+		}
+	}
+	return max(wait, time.Millisecond), false
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// runJobs runs fn over jobs with at most par at once.
+func runJobs(jobs []roundJob, par int, fn func(roundJob)) {
+	if par <= 1 || len(jobs) <= 1 {
+		for _, j := range jobs {
+			fn(j)
+		}
+		return
+	}
+	ch := make(chan roundJob)
+	var wg sync.WaitGroup
+	for range min(par, len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range ch {
+				fn(j)
+			}
+		}()
+	}
+	for _, j := range jobs {
+		ch <- j
+	}
+	close(ch)
+	wg.Wait()
+}
+
+// shares divides free task slots among the tenants that may have ready
+// work, in equal shares capped by each tenant's own limit, leftovers going
+// one by one in round-robin order. Must be called with e.mu held.
+func (e *Engine) shares(order []*tenant, free int) map[*tenant]int {
+	quota := map[*tenant]int{}
+	capOf := func(t *tenant) int {
+		c := free
+		if lim := t.cfg.MaxTenantConcurrentTasks; lim > 0 {
+			c = min(c, lim-t.inflight)
+		}
+		return max(c, 0)
+	}
+	var cands []*tenant
+	for _, t := range order {
+		if t.hot && !t.draining && capOf(t) > 0 {
+			cands = append(cands, t)
+		}
+	}
+	for free > 0 && len(cands) > 0 {
+		share := max(free/len(cands), 1)
+		var still []*tenant
+		for _, t := range cands {
+			if free == 0 {
+				break
+			}
+			give := min(share, capOf(t)-quota[t], free)
+			quota[t] += give
+			free -= give
+			if quota[t] < capOf(t) {
+				still = append(still, t)
+			}
+		}
+		cands = still
+	}
+	return quota
+}
+
+// runJob runs one tenant's round and applies its result to the tenant's
+// state. It reports whether the round's transaction succeeded.
+func (e *Engine) runJob(ctx context.Context, j roundJob, now time.Time) bool {
+	t := j.t
+	res, err := t.round(ctx, j, now)
+	if err != nil {
+		e.log.Error("dispatch round failed; retrying", "tenant", t.name, "err", err)
+		e.mu.Lock()
+		t.outcomes = append(j.outs, t.outcomes...)
+		if j.quota > 0 {
+			t.hot = true
+		}
+		e.mu.Unlock()
+		for _, c := range j.creates {
+			c.done <- fmt.Errorf("cloacina: recording execution: %w", err)
+		}
+		return false
+	}
+	for _, c := range j.creates {
+		c.done <- nil
+	}
+	cold := false
+	e.mu.Lock()
+	if j.recoverOwn {
+		t.recoverOwn = false
+	}
+	for _, o := range j.outs {
+		if o.kind == outcomeRetry && (t.due.IsZero() || o.readyAt.Before(t.due)) {
+			t.due = o.readyAt
+		}
+	}
+	switch {
+	case j.quota > 0 && len(res.claimed) < j.quota:
+		cold = t.hot
+		t.hot = false
+	case j.quota > 0 || res.readied > 0:
+		t.hot = true
+	}
+	e.mu.Unlock()
+	t.notifyFinished(res.finished)
+	for _, task := range res.claimed {
+		e.launch(t, task)
+	}
+	if cold {
+		if next, ok, err := t.store.NextReadyAt(ctx, t.wfNames); err == nil && ok {
+			e.mu.Lock()
+			if t.due.IsZero() || next.Before(t.due) {
+				t.due = next
+			}
+			e.mu.Unlock()
+		}
+	}
+	e.mu.Lock()
+	if t.draining && t.inflight == 0 && len(t.outcomes) == 0 && !isClosed(t.drained) {
+		close(t.drained)
+	}
+	e.mu.Unlock()
+	return true
+}
