@@ -92,6 +92,8 @@ func runThroughput(b *testing.B, r *cloacina.Runner, wf *cloacina.Workflow, conc
 	ctx := context.Background()
 	var next atomic.Int64
 	total := int64(b.N)
+	var mu sync.Mutex
+	var readyToStart []time.Duration
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -109,11 +111,21 @@ func runThroughput(b *testing.B, r *cloacina.Runner, wf *cloacina.Workflow, conc
 					b.Errorf("status %s", res.Status)
 					return
 				}
+				mu.Lock()
+				for _, t := range res.Tasks {
+					readyToStart = append(readyToStart, t.StartedAt.Sub(t.ReadyAt))
+				}
+				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
 	el := time.Since(start).Seconds()
+	slices.Sort(readyToStart)
+	if n := len(readyToStart); n > 0 {
+		b.ReportMetric(float64(readyToStart[n/2].Microseconds())/1000, "ready-start-p50-ms")
+		b.ReportMetric(float64(readyToStart[n*95/100].Microseconds())/1000, "ready-start-p95-ms")
+	}
 	b.ReportMetric(float64(b.N)/el, "workflows/s")
 	b.ReportMetric(float64(b.N*len(wf.Tasks()))/el, "tasks/s")
 }

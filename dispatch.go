@@ -118,7 +118,7 @@ func (t *tenant) applyOutcomes(ctx context.Context, tx store.Tx, outs []outcome,
 	for _, o := range outs {
 		task := o.task
 		if !changed[task.ID] {
-			t.e.log.Warn("task result discarded: the claim was lost", "tenant", t.name, "execution", task.ExecutionID, "task", task.Name, "attempt", task.Attempt)
+			t.e.log.Warn("task result discarded: the claim was lost", "schema", t.name, "execution", task.ExecutionID, "task", task.Name, "attempt", task.Attempt)
 			continue
 		}
 		ev := &store.Event{ExecutionID: task.ExecutionID, TaskName: task.Name, Attempt: task.Attempt, Message: o.err,
@@ -422,7 +422,7 @@ func (tn *tenant) runTask(ctx context.Context, t *store.Task) outcome {
 	}
 	input, deps, err := tn.store.TaskInputs(ctx, t.ExecutionID, names)
 	if err != nil {
-		tn.e.log.Warn("loading task input failed; releasing the task", "tenant", tn.name, "execution", t.ExecutionID, "task", t.Name, "err", err)
+		tn.e.log.Warn("loading task input failed; releasing the task", "schema", tn.name, "execution", t.ExecutionID, "task", t.Name, "err", err)
 		return fail(outcomeRelease, "")
 	}
 	data, states, err := taskInput(t.Deps, input, deps)

@@ -40,18 +40,23 @@ type Engine struct {
 	listenDone   chan struct{}
 	workers      sync.WaitGroup
 
-	mu       sync.Mutex
-	tenants  map[string]*tenant
-	ring     []*tenant // round-robin order
-	next     int       // where the next fair share starts
-	pollPos  int       // where the next poll sweep starts
-	nextPoll time.Time
-	inflight int // task goroutines running
-	closed   bool
+	mu        sync.Mutex
+	tenants   map[string]*tenant
+	ring      []*tenant // round-robin order
+	next      int       // where the next fair share starts
+	pollPos   int       // where the next poll sweep starts
+	nextPoll  time.Time
+	inflight  int // task goroutines running
+	closed    bool
+	abandoned bool // Shutdown left tasks that ignored cancellation
 }
 
 // pollBatch bounds how many tenants one poll sweep looks at.
 const pollBatch = 64
+
+// abandonAfter is how long Shutdown waits, after cancelling them, for tasks
+// that ignore their context.
+const abandonAfter = 5 * time.Second
 
 // tenant is the state of one tenant (schema) attached to an engine. Fields
 // after mu's comment are guarded by the engine's mu.
@@ -218,7 +223,12 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		e.listenCancel()
 		<-e.listenDone
 	}
-	e.workers.Wait()
+	e.mu.Lock()
+	abandoned := e.abandoned
+	e.mu.Unlock()
+	if !abandoned {
+		e.workers.Wait()
+	}
 	errs = append(errs, e.db.Close())
 	return errors.Join(errs...)
 }
@@ -245,13 +255,27 @@ func (e *Engine) detach(ctx context.Context, t *tenant) error {
 	select {
 	case <-t.drained:
 	case <-ctx.Done():
-		interrupted = ctx.Err()
 		e.mu.Lock()
 		for _, rt := range t.running {
 			rt.cancel(errShutdown)
+			interrupted = ctx.Err()
 		}
 		e.mu.Unlock()
-		<-t.drained
+		select {
+		case <-t.drained:
+		case <-time.After(abandonAfter):
+			// A task that ignores its context keeps running; its claim
+			// stays Running in the database, to be recovered later.
+			e.mu.Lock()
+			n := t.inflight
+			e.abandoned = true
+			if !isClosed(t.drained) {
+				close(t.drained)
+			}
+			e.mu.Unlock()
+			e.log.Error("tasks ignored cancellation at shutdown; leaving them to recovery", "schema", t.name, "tasks", n)
+			interrupted = fmt.Errorf("%w: %d tasks did not stop", ctx.Err(), n)
+		}
 	}
 	e.mu.Lock()
 	delete(e.tenants, t.name)
@@ -364,10 +388,14 @@ func (e *Engine) round(ctx context.Context) (time.Duration, bool) {
 		}
 		order = append(order, t)
 	}
-	quota := e.shares(order, e.cfg.MaxConcurrentTasks-e.inflight)
+	free := e.cfg.MaxConcurrentTasks - e.inflight
+	if e.cfg.EnqueueOnly {
+		free = 0
+	}
+	quota := e.shares(order, free)
 	var jobs []roundJob
 	for _, t := range order {
-		j := roundJob{t: t, creates: t.creates, outs: t.outcomes, recoverOwn: t.recoverOwn && !t.draining, quota: quota[t]}
+		j := roundJob{t: t, creates: t.creates, outs: t.outcomes, recoverOwn: t.recoverOwn && !t.draining && !e.cfg.EnqueueOnly, quota: quota[t]}
 		idleDrain := t.draining && t.inflight == 0 && !isClosed(t.drained)
 		if len(j.creates) == 0 && len(j.outs) == 0 && !j.recoverOwn && j.quota == 0 && !idleDrain {
 			continue
@@ -396,7 +424,10 @@ func (e *Engine) round(ctx context.Context) (time.Duration, bool) {
 	if failed {
 		return 0, true
 	}
-	free := e.cfg.MaxConcurrentTasks - e.inflight
+	free = e.cfg.MaxConcurrentTasks - e.inflight
+	if e.cfg.EnqueueOnly {
+		free = 0
+	}
 	wait := time.Until(e.nextPoll)
 	for _, t := range e.ring {
 		if len(t.creates) > 0 || len(t.outcomes) > 0 || (t.hot && free > 0 && !t.draining) {
@@ -487,7 +518,7 @@ func (e *Engine) runJob(ctx context.Context, j roundJob, now time.Time) bool {
 	t := j.t
 	res, err := t.round(ctx, j, now)
 	if err != nil {
-		e.log.Error("dispatch round failed; retrying", "tenant", t.name, "err", err)
+		e.log.Error("dispatch round failed; retrying", "schema", t.name, "err", err)
 		e.mu.Lock()
 		t.outcomes = append(j.outs, t.outcomes...)
 		if j.quota > 0 {

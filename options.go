@@ -61,6 +61,10 @@ type Config struct {
 	// DisableListen turns LISTEN/NOTIFY off: other processes' work is then
 	// found by polling alone.
 	DisableListen bool
+	// EnqueueOnly makes a runner that records executions (and answers
+	// queries, pauses, cancels) but runs no tasks: a producer, for
+	// programs that hand the work to other processes.
+	EnqueueOnly bool
 }
 
 // Option sets one field of a [Config].
@@ -107,6 +111,10 @@ func WithListenURL(url string) Option { return func(c *Config) { c.ListenURL = u
 
 // WithoutListen turns LISTEN/NOTIFY off (see Config.DisableListen).
 func WithoutListen() Option { return func(c *Config) { c.DisableListen = true } }
+
+// WithEnqueueOnly makes a runner that runs no tasks (see
+// Config.EnqueueOnly).
+func WithEnqueueOnly() Option { return func(c *Config) { c.EnqueueOnly = true } }
 
 // WithLogger sets the runner's logger.
 func WithLogger(l *slog.Logger) Option { return func(c *Config) { c.Logger = l } }

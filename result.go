@@ -31,6 +31,7 @@ type TaskResult struct {
 	Status      TaskStatus
 	Attempts    int
 	Error       string
+	ReadyAt     time.Time // when the latest attempt became ready to run
 	StartedAt   time.Time // start of the latest attempt
 	CompletedAt time.Time
 	Duration    time.Duration // of the latest attempt

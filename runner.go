@@ -315,7 +315,7 @@ func (r *Runner) wait(ctx context.Context, id uuid.UUID, done chan struct{}) (*R
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("cloacina: waiting for execution %s: %w", sid, ctx.Err())
 			}
-			r.e.log.Warn("reading execution while waiting", "tenant", r.t.name, "execution", sid, "err", err)
+			r.e.log.Warn("reading execution while waiting", "schema", r.t.name, "execution", sid, "err", err)
 		} else if ExecutionStatus(e.Status).Terminal() {
 			return r.result(ctx, e)
 		}
@@ -384,7 +384,7 @@ func (r *Runner) result(ctx context.Context, e *store.Execution) (*Result, error
 	}
 	for _, t := range tasks {
 		tr := TaskResult{Name: t.Name, Status: TaskStatus(t.Status), Attempts: t.Attempt, Error: t.Error,
-			StartedAt: t.StartedAt, CompletedAt: t.CompletedAt, Recoveries: t.RecoveryCount}
+			ReadyAt: t.ReadyAt, StartedAt: t.StartedAt, CompletedAt: t.CompletedAt, Recoveries: t.RecoveryCount}
 		if !t.StartedAt.IsZero() && !t.CompletedAt.IsZero() && t.CompletedAt.After(t.StartedAt) {
 			tr.Duration = t.CompletedAt.Sub(t.StartedAt)
 		}

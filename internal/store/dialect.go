@@ -66,6 +66,20 @@ func (d dialect) rows(param string, cols ...col) string {
 	return b.String()
 }
 
+// returning qualifies the columns of a RETURNING clause: PostgreSQL needs
+// the target's alias where a FROM item has columns of the same name;
+// SQLite refuses qualified names there.
+func (d dialect) returning(alias, cols string) string {
+	if d.name == "sqlite" {
+		return cols
+	}
+	parts := strings.Split(cols, ", ")
+	for i := range parts {
+		parts[i] = alias + parts[i]
+	}
+	return strings.Join(parts, ", ")
+}
+
 // list returns a subquery yielding the elements of the JSON array of
 // scalars in parameter param, as pgType on PostgreSQL.
 func (d dialect) list(param, pgType string) string {

@@ -132,34 +132,64 @@ func Kind(rawURL string) (string, error) {
 	return "", fmt.Errorf("%w: %q", ErrUnsupportedURL, Redact(rawURL))
 }
 
-// Redact hides the password in a database URL.
+var secretKV = regexp.MustCompile(`(?i)((?:ssl)?password\s*=\s*)('[^']*'|\S+)`)
+
+// Redact hides the secrets in a database URL or connection string: the
+// password of user:password@, and password= / sslpassword= parameters.
+// What it cannot parse it redacts generously.
 func Redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.User == nil {
-		if i := strings.Index(rawURL, "@"); i >= 0 {
-			if j := strings.Index(rawURL, "://"); j >= 0 && j < i {
-				return rawURL[:j+3] + "REDACTED" + rawURL[i:]
+	// A URL whose user part did not parse as one (an unescaped '/' in the
+	// password) still has an '@' outside it: redact it the generous way.
+	if u, err := url.Parse(rawURL); err == nil && u.Scheme != "" && u.Host != "" && (u.User != nil || !strings.Contains(rawURL, "@")) {
+		if u.User != nil {
+			if _, has := u.User.Password(); has {
+				u.User = url.UserPassword(u.User.Username(), "REDACTED")
 			}
 		}
-		return rawURL
+		q := u.Query()
+		changed := false
+		for k := range q {
+			if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
+				q.Set(k, "REDACTED")
+				changed = true
+			}
+		}
+		if changed {
+			u.RawQuery = q.Encode()
+		}
+		return u.String()
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "REDACTED")
+	s := secretKV.ReplaceAllString(rawURL, "${1}REDACTED")
+	if i := strings.LastIndex(s, "@"); i >= 0 {
+		start := 0
+		if j := strings.Index(s, "://"); j >= 0 && j < i {
+			start = j + 3
+		}
+		s = s[:start] + "REDACTED" + s[i:]
 	}
-	return u.String()
+	return s
 }
 
-// SQLitePath returns the file path of a sqlite:// URL.
+// SQLitePath returns the file path of a sqlite:// URL: everything after
+// the scheme (sqlite://data/app.db is relative, sqlite:///var/app.db
+// absolute). Query parameters are refused rather than ignored.
 func SQLitePath(rawURL string) (string, error) {
-	p := strings.TrimPrefix(rawURL, "sqlite://")
-	if i := strings.IndexByte(p, '?'); i >= 0 {
-		p = p[:i]
+	if !strings.HasPrefix(rawURL, "sqlite://") {
+		return "", fmt.Errorf("%w: %q", ErrUnsupportedURL, Redact(rawURL))
 	}
+	p := strings.TrimPrefix(rawURL, "sqlite://")
 	if p == "" {
 		return "", fmt.Errorf("%w: %q has no file path", ErrUnsupportedURL, rawURL)
 	}
+	if strings.Contains(p, "?") {
+		return "", fmt.Errorf("%w: %q: sqlite URLs take no query parameters (the engine sets its own pragmas)", ErrUnsupportedURL, rawURL)
+	}
 	return p, nil
 }
+
+// sqliteURIPath escapes the characters that SQLite's URI file names give a
+// meaning to, so that any path opens the file it names.
+var sqliteURIPath = strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23")
 
 func connectSQLite(cfg Config) (*DB, error) {
 	path, err := SQLitePath(cfg.URL)
@@ -178,7 +208,7 @@ func connectSQLite(cfg Config) (*DB, error) {
 		v.Add("_pragma", "synchronous(NORMAL)")
 		v.Add("_pragma", "foreign_keys(ON)")
 		v.Set("_txlock", txlock)
-		return "file:" + path + "?" + v.Encode()
+		return "file:" + sqliteURIPath.Replace(path) + "?" + v.Encode()
 	}
 	w, err := sql.Open("sqlite", dsn("immediate"))
 	if err != nil {

@@ -113,15 +113,15 @@ func TestSQLitePath(t *testing.T) {
 		{"sqlite://./cloacina.db", "./cloacina.db"},
 		{"sqlite://data/dir/cloacina.db", "data/dir/cloacina.db"},
 		{"sqlite:///var/lib/cloacina.db", "/var/lib/cloacina.db"},
-		{"sqlite://cloacina.db?cache=shared", "cloacina.db"},
 		{"sqlite:///tmp/with space/x.db", "/tmp/with space/x.db"},
+		{"sqlite://dir#1/50%/x.db", "dir#1/50%/x.db"},
 	} {
 		got, err := store.SQLitePath(tc.url)
 		if err != nil || got != tc.want {
 			t.Errorf("SQLitePath(%q) = %q, %v; want %q", tc.url, got, err, tc.want)
 		}
 	}
-	for _, u := range []string{"sqlite://", "sqlite://?mode=memory"} {
+	for _, u := range []string{"sqlite://", "sqlite://?mode=memory", "sqlite://cloacina.db?cache=shared", "postgres://x/y"} {
 		if got, err := store.SQLitePath(u); !errors.Is(err, store.ErrUnsupportedURL) {
 			t.Errorf("SQLitePath(%q) = %q, %v; want ErrUnsupportedURL", u, got, err)
 		}
@@ -161,16 +161,6 @@ func TestOpenRefusesBadConfig(t *testing.T) {
 	s, err := store.Open(ctx, store.Config{URL: "sqlite://" + path, Schema: "tenant_a"})
 	if !errors.Is(err, store.ErrSchemaOnSQLite) {
 		t.Errorf("Open(sqlite, schema) = %v, %v; want ErrSchemaOnSQLite", s, err)
-	}
-	if _, err := os.Stat(filepath.Dir(path)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("Open(sqlite, schema) created %s: %v", filepath.Dir(path), err)
-	}
-	// The schema is checked before connecting: no server listens here.
-	for _, schema := range []string{"a;DROP SCHEMA x", "public", "pg_x", "1x"} {
-		s, err := store.Open(ctx, store.Config{URL: "postgres://u:p@127.0.0.1:1/db?connect_timeout=1", Schema: schema})
-		if !errors.Is(err, store.ErrInvalidSchema) {
-			t.Errorf("Open(postgres, schema %q) = %v, %v; want ErrInvalidSchema", schema, s, err)
-		}
 	}
 	for _, u := range []string{"", "mysql://u:Hunter2xyz@localhost/db", "cloacina.db", "sqlite://"} {
 		s, err := store.Open(ctx, store.Config{URL: u})
@@ -356,6 +346,24 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 	}
 }
 
+func TestPostgresInvalidSchema(t *testing.T) {
+	u := postgresURL(t)
+	for _, schema := range []string{"a;DROP SCHEMA x", "public", "PUBLIC", "pg_x", "1x", "a-b", `a"b`} {
+		s, err := store.Open(openCtx(t), store.Config{URL: u, Schema: schema})
+		if !errors.Is(err, store.ErrInvalidSchema) {
+			if s != nil {
+				s.Close()
+			}
+			t.Errorf("Open(postgres, schema %q) = %v; want ErrInvalidSchema", schema, err)
+		}
+	}
+	// Nothing was created: the default schema still opens empty.
+	s := openPG(t, u, "")
+	if list, err := s.ListExecutions(context.Background(), store.ExecutionFilter{}); err != nil || len(list) != 0 {
+		t.Errorf("ListExecutions = %d, %v", len(list), err)
+	}
+}
+
 func TestPostgresBadPassword(t *testing.T) {
 	srv := pgtest.Shared(t)
 	u, err := url.Parse(srv.NewDatabase(t))
@@ -376,6 +384,24 @@ func TestPostgresBadPassword(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), srv.AdminPassword()) {
 			t.Errorf("Open's error shows the admin password: %v", err)
+		}
+	}
+}
+
+// TestOpenSQLiteAwkwardPath opens files whose paths hold the characters
+// SQLite's URI file names give a meaning to: each must open the file it
+// names, not a prefix of it.
+func TestOpenSQLiteAwkwardPath(t *testing.T) {
+	for _, name := range []string{"a#b", "50%41", "x y"} {
+		dir := filepath.Join(t.TempDir(), name)
+		path := filepath.Join(dir, "t.db")
+		st, err := store.Open(context.Background(), store.Config{URL: "sqlite://" + path})
+		if err != nil {
+			t.Fatalf("open %q: %v", path, err)
+		}
+		st.Close()
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("%q was not created: %v", path, err)
 		}
 	}
 }

@@ -122,14 +122,18 @@ SELECT execution_id, workflow_name, name, deps, status, ready_at FROM ` +
 SELECT execution_id, task_name, type, attempt, message, worker, created_at FROM ` +
 		d.rows("$1", col{"execution_id", "uuid"}, col{"task_name", "text"}, col{"type", "text"},
 			col{"attempt", "integer"}, col{"message", "text"}, col{"worker", "text"}, col{"created_at", "bigint"}) + ` AS x`)
-	q.claim = d.sql(`UPDATE {t}tasks AS t SET status = 'Running', attempt = t.attempt + 1, claimed_by = $1,
-  heartbeat_at = $2, started_at = $2, error = ''
-WHERE t.status = 'Ready' AND t.id IN (
+	// The candidates are picked (and, on PostgreSQL, locked, skipping rows
+	// other workers hold) in a CTE and joined by primary key, so the update
+	// touches exactly those rows through the index.
+	q.claim = d.sql(`WITH picked AS MATERIALIZED (
   SELECT c.id FROM {t}tasks AS c JOIN {t}executions AS e ON e.id = c.execution_id
   WHERE c.status = 'Ready' AND c.ready_at <= $2 AND e.status IN ('Pending', 'Running')
     AND c.workflow_name IN ` + d.list("$4", "text") + `
   ORDER BY c.ready_at, c.id LIMIT $3 {lockskip})
-RETURNING ` + taskCols)
+UPDATE {t}tasks AS t SET status = 'Running', attempt = t.attempt + 1, claimed_by = $1,
+  heartbeat_at = $2, started_at = $2, error = ''
+FROM picked WHERE t.id = picked.id AND t.status = 'Ready'
+RETURNING ` + d.returning("t.", taskCols))
 	q.updateTasks = d.sql(`UPDATE {t}tasks AS t SET
   status = u.to_status,
   context = COALESCE(u.context, t.context),
@@ -154,9 +158,9 @@ RETURNING id`)
   started_at = CASE WHEN e.started_at = 0 THEN u.started_at ELSE e.started_at END,
   completed_at = CASE WHEN u.completed_at > 0 THEN u.completed_at ELSE e.completed_at END,
   updated_at = $2
-FROM ` + d.rows("$1", col{"eid", "uuid"}, col{"from_statuses", "text"}, col{"to_status", "text"},
+FROM ` + d.rows("$1", col{"eid", "uuid"}, col{"f1", "text"}, col{"f2", "text"}, col{"f3", "text"}, col{"f4", "text"}, col{"to_status", "text"},
 		col{"output", "text"}, col{"error", "text"}, col{"started_at", "bigint"}, col{"completed_at", "bigint"}) + ` AS u
-WHERE e.id = u.eid AND u.from_statuses LIKE '%,' || e.status || ',%'
+WHERE e.id = u.eid AND e.status IN (u.f1, u.f2, u.f3, u.f4)
 RETURNING id`)
 	q.taskStates = d.sql(`SELECT id, execution_id, workflow_name, name, deps, status, attempt, error FROM {t}tasks
 WHERE execution_id IN ` + d.list("$1", "uuid") + ` ORDER BY id`)
@@ -175,7 +179,7 @@ SELECT name, status, context FROM {t}tasks WHERE execution_id = $1 AND name IN `
 WHERE c.status = 'Ready' AND e.status IN ('Pending', 'Running') AND c.workflow_name IN ` + d.list("$1", "text") + `
 ORDER BY c.ready_at LIMIT 1`)
 	q.runningTasks = d.sql(`SELECT ` + taskCols + ` FROM {t}tasks
-WHERE status = 'Running' AND ($1 = '' OR claimed_by = $1) AND ($2 = 0 OR heartbeat_at < $2)
+WHERE status = 'Running' AND ($1 = '' OR claimed_by = $1) AND (CAST($2 AS BIGINT) = 0 OR heartbeat_at < $2)
 ORDER BY heartbeat_at, id LIMIT $3`)
 	q.metricsExec = d.sql(`SELECT status, COUNT(*),
   COALESCE(SUM(CASE WHEN completed_at > 0 AND started_at > 0 THEN completed_at - started_at ELSE 0 END), 0),
@@ -221,13 +225,16 @@ func fromMicros(v int64) time.Time {
 	return time.UnixMicro(v).UTC()
 }
 
-// rawJSON passes a stored JSON document through the JSON rows parameter
-// unchanged; nil becomes null.
-func rawJSON(b []byte) json.RawMessage {
+// docParam passes a stored JSON document through the JSON rows parameter
+// as a JSON string, so both databases hand back its text exactly (a
+// document inlined as JSON would be decoded, and PostgreSQL cannot hold an
+// escaped NUL in text); nil becomes null.
+func docParam(b []byte) *string {
 	if b == nil {
 		return nil
 	}
-	return json.RawMessage(b)
+	s := string(b)
+	return &s
 }
 
 func jsonParam(v any) (string, error) {
@@ -274,12 +281,12 @@ type sqlTx struct {
 }
 
 type execRow struct {
-	ID              string          `json:"id"`
-	WorkflowName    string          `json:"workflow_name"`
-	WorkflowVersion string          `json:"workflow_version"`
-	Status          string          `json:"status"`
-	Input           json.RawMessage `json:"input"`
-	CreatedAt       int64           `json:"created_at"`
+	ID              string `json:"id"`
+	WorkflowName    string `json:"workflow_name"`
+	WorkflowVersion string `json:"workflow_version"`
+	Status          string `json:"status"`
+	Input           string `json:"input"`
+	CreatedAt       int64  `json:"created_at"`
 }
 
 type taskRow struct {
@@ -299,7 +306,7 @@ func (t *sqlTx) InsertExecutions(ctx context.Context, execs []*Execution, tasks 
 			if len(input) == 0 {
 				input = []byte("{}")
 			}
-			rows[i] = execRow{e.ID, e.WorkflowName, e.WorkflowVersion, e.Status, input, micros(e.CreatedAt)}
+			rows[i] = execRow{e.ID, e.WorkflowName, e.WorkflowVersion, e.Status, string(input), micros(e.CreatedAt)}
 		}
 		p, err := jsonParam(rows)
 		if err != nil {
@@ -376,18 +383,18 @@ func (t *sqlTx) ClaimTasks(ctx context.Context, p ClaimParams) ([]*Task, error) 
 }
 
 type taskUpdateRow struct {
-	ID          int64           `json:"tid"`
-	From        string          `json:"from_status"`
-	To          string          `json:"to_status"`
-	Attempt     int             `json:"attempt"`
-	ClaimedBy   string          `json:"claimed_by"`
-	Context     json.RawMessage `json:"context"`
-	Error       string          `json:"error"`
-	ReadyAt     int64           `json:"ready_at"`
-	CompletedAt int64           `json:"completed_at"`
-	Release     bool            `json:"release"`
-	Recovered   bool            `json:"recovered"`
-	UndoAttempt bool            `json:"undo_attempt"`
+	ID          int64   `json:"tid"`
+	From        string  `json:"from_status"`
+	To          string  `json:"to_status"`
+	Attempt     int     `json:"attempt"`
+	ClaimedBy   string  `json:"claimed_by"`
+	Context     *string `json:"context"`
+	Error       string  `json:"error"`
+	ReadyAt     int64   `json:"ready_at"`
+	CompletedAt int64   `json:"completed_at"`
+	Release     bool    `json:"release"`
+	Recovered   bool    `json:"recovered"`
+	UndoAttempt bool    `json:"undo_attempt"`
 }
 
 func (t *sqlTx) UpdateTasks(ctx context.Context, ups []TaskUpdate) (map[int64]bool, error) {
@@ -396,7 +403,7 @@ func (t *sqlTx) UpdateTasks(ctx context.Context, ups []TaskUpdate) (map[int64]bo
 	}
 	rows := make([]taskUpdateRow, len(ups))
 	for i, u := range ups {
-		rows[i] = taskUpdateRow{u.ID, u.From, u.To, u.Attempt, u.ClaimedBy, rawJSON(u.Context), u.Error,
+		rows[i] = taskUpdateRow{u.ID, u.From, u.To, u.Attempt, u.ClaimedBy, docParam(u.Context), u.Error,
 			micros(u.ReadyAt), micros(u.CompletedAt), u.Release, u.Recovered, u.UndoAttempt}
 	}
 	p, err := jsonParam(rows)
@@ -423,13 +430,16 @@ func (t *sqlTx) UpdateTasks(ctx context.Context, ups []TaskUpdate) (map[int64]bo
 }
 
 type execUpdateRow struct {
-	ID          string          `json:"eid"`
-	From        string          `json:"from_statuses"`
-	To          string          `json:"to_status"`
-	Output      json.RawMessage `json:"output"`
-	Error       string          `json:"error"`
-	StartedAt   int64           `json:"started_at"`
-	CompletedAt int64           `json:"completed_at"`
+	ID          string  `json:"eid"`
+	F1          string  `json:"f1"`
+	F2          string  `json:"f2"`
+	F3          string  `json:"f3"`
+	F4          string  `json:"f4"`
+	To          string  `json:"to_status"`
+	Output      *string `json:"output"`
+	Error       string  `json:"error"`
+	StartedAt   int64   `json:"started_at"`
+	CompletedAt int64   `json:"completed_at"`
 }
 
 func (t *sqlTx) UpdateExecutions(ctx context.Context, ups []ExecutionUpdate) (map[string]bool, error) {
@@ -438,7 +448,12 @@ func (t *sqlTx) UpdateExecutions(ctx context.Context, ups []ExecutionUpdate) (ma
 	}
 	rows := make([]execUpdateRow, len(ups))
 	for i, u := range ups {
-		rows[i] = execUpdateRow{u.ID, "," + strings.Join(u.From, ",") + ",", u.To, rawJSON(u.Output), u.Error,
+		if len(u.From) > 4 {
+			return nil, fmt.Errorf("store: update execution %s: %d From states (at most 4)", u.ID, len(u.From))
+		}
+		var f [4]string // empty entries match no status
+		copy(f[:], u.From)
+		rows[i] = execUpdateRow{u.ID, f[0], f[1], f[2], f[3], u.To, docParam(u.Output), u.Error,
 			micros(u.StartedAt), micros(u.CompletedAt)}
 	}
 	p, err := jsonParam(rows)

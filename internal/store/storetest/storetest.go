@@ -55,6 +55,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateExecutionsFromMatchesExactly", testUpdateExecutionsFromExact},
 		{"UpdateExecutionsFields", testUpdateExecutionsFields},
 		{"TaskStates", testTaskStates},
+		{"RunningTasks", testRunningTasks},
+		{"NotifyReadyInWrite", testNotifyReady},
 		{"CompletedContexts", testCompletedContexts},
 		{"Events", testEvents},
 		{"TaskInputs", testTaskInputs},
@@ -675,14 +677,20 @@ func testClaimConcurrent(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Errorf("claimed %d distinct tasks, want %d", len(claimedBy), nExecs*perExec)
 	}
 	perWorker := map[string]int{}
+	bad := 0
 	for _, e := range execs {
 		for _, tk := range listTasks(t, stores[1], e.ID) {
 			if tk.Status != "Running" || tk.Attempt != 1 || tk.ClaimedBy != claimedBy[tk.ID] {
-				t.Errorf("task %d stored as {%s, attempt %d, claimed by %q}, want {Running, 1, %q}",
-					tk.ID, tk.Status, tk.Attempt, tk.ClaimedBy, claimedBy[tk.ID])
+				if bad++; bad <= 5 {
+					t.Errorf("task %d stored as {%s, attempt %d, claimed by %q}, want {Running, 1, %q}",
+						tk.ID, tk.Status, tk.Attempt, tk.ClaimedBy, claimedBy[tk.ID])
+				}
 			}
 			perWorker[tk.ClaimedBy]++
 		}
+	}
+	if bad > 5 {
+		t.Errorf("... %d tasks stored wrong in all", bad)
 	}
 	t.Logf("tasks per worker: %v", perWorker)
 }
@@ -978,12 +986,85 @@ func testTaskStates(t *testing.T, open func(t *testing.T) store.Store) {
 		if g.Context != nil {
 			t.Errorf("TaskStates[%d] has a context; TaskStates reads none", i)
 		}
+		if g.WorkflowName != "wf" {
+			t.Errorf("TaskStates[%d].WorkflowName = %q, want wf", i, g.WorkflowName)
+		}
 		if i > 0 && g.ID <= got[i-1].ID {
 			t.Errorf("TaskStates not ordered by id: %d after %d", g.ID, got[i-1].ID)
 		}
 	}
 	if got[0].ID != x.ID {
 		t.Errorf("TaskStates[0].ID = %d, want %d", got[0].ID, x.ID)
+	}
+}
+
+func testRunningTasks(t *testing.T, open func(t *testing.T) store.Store) {
+	s := open(t)
+	// One execution per workflow, so each claim takes one known task.
+	claimAt := func(wf, worker string, now time.Time) *store.Task {
+		t.Helper()
+		e := newExec(t, wf, "Running")
+		insert(t, s, []*store.Execution{e}, []*store.Task{newTask(e, "t", "Ready", at(-time.Hour)), newTask(e, "idle", "NotStarted", time.Time{})})
+		got := claim(t, s, store.ClaimParams{Worker: worker, Now: now, Limit: 1, Workflows: []string{wf}})
+		if len(got) != 1 {
+			t.Fatalf("claim of %s: %v", wf, names(got))
+		}
+		return got[0]
+	}
+	a := claimAt("wfA", "w1", base)
+	b := claimAt("wfB", "w1", at(2*time.Second))
+	c := claimAt("wfC", "w2", at(time.Second))
+	readyE := newExec(t, "wfD", "Running")
+	insert(t, s, []*store.Execution{readyE}, []*store.Task{newTask(readyE, "ready", "Ready", base)})
+	// A released task is no longer Running.
+	d := claimAt("wfE", "w1", at(-time.Hour))
+	checkTaskIDs(t, "release d", updateTasks(t, s, store.TaskUpdate{ID: d.ID, From: "Running", To: "Completed", Release: true}), d.ID)
+
+	for _, tc := range []struct {
+		name string
+		f    store.RunningFilter
+		want []int64
+	}{
+		{"all", store.RunningFilter{}, []int64{a.ID, c.ID, b.ID}},
+		{"claimed by w1", store.RunningFilter{ClaimedBy: "w1"}, []int64{a.ID, b.ID}},
+		{"claimed by w2", store.RunningFilter{ClaimedBy: "w2"}, []int64{c.ID}},
+		{"claimed by nobody known", store.RunningFilter{ClaimedBy: "w3"}, nil},
+		{"heartbeat before base+1.5s", store.RunningFilter{HeartbeatBefore: at(1500 * time.Millisecond)}, []int64{a.ID, c.ID}},
+		{"heartbeat before base+1s (strictly older)", store.RunningFilter{HeartbeatBefore: at(time.Second)}, []int64{a.ID}},
+		{"w1, heartbeat before base+3s", store.RunningFilter{ClaimedBy: "w1", HeartbeatBefore: at(3 * time.Second)}, []int64{a.ID, b.ID}},
+		{"w2, heartbeat before base+1s", store.RunningFilter{ClaimedBy: "w2", HeartbeatBefore: at(time.Second)}, nil},
+		{"limit", store.RunningFilter{Limit: 2}, []int64{a.ID, c.ID}},
+	} {
+		var got []*store.Task
+		write(t, s, func(ctx context.Context, tx store.Tx) error {
+			var err error
+			got, err = tx.RunningTasks(ctx, tc.f)
+			return err
+		})
+		var ids []int64
+		for _, tk := range got {
+			ids = append(ids, tk.ID)
+			if tk.Status != "Running" || tk.ClaimedBy == "" || tk.HeartbeatAt.IsZero() || tk.Name != "t" {
+				t.Errorf("%s: task %d = {%s, %s, claimed by %q, heartbeat %v}", tc.name, tk.ID, tk.Name, tk.Status, tk.ClaimedBy, tk.HeartbeatAt)
+			}
+		}
+		if !slices.Equal(ids, tc.want) {
+			t.Errorf("%s: RunningTasks = %v, want %v (oldest heartbeat first)", tc.name, ids, tc.want)
+		}
+	}
+}
+
+func testNotifyReady(t *testing.T, open func(t *testing.T) store.Store) {
+	s := open(t)
+	e := newExec(t, "wf", "Pending")
+	write(t, s, func(ctx context.Context, tx store.Tx) error {
+		if err := tx.InsertExecutions(ctx, []*store.Execution{e}, []*store.Task{newTask(e, "a", "Ready", base)}); err != nil {
+			return err
+		}
+		return tx.NotifyReady(ctx, "sender-1")
+	})
+	if got := listTasks(t, s, e.ID); len(got) != 1 {
+		t.Errorf("Write with NotifyReady did not commit: %v", names(got))
 	}
 }
 

@@ -37,7 +37,7 @@ CREATE INDEX tasks_running_idx ON {schema}tasks (heartbeat_at) WHERE status = 'R
 
 CREATE TABLE {schema}events (
     id           bigserial PRIMARY KEY,
-    execution_id uuid NOT NULL REFERENCES {schema}executions (id) ON DELETE CASCADE,
+    execution_id uuid NOT NULL,
     task_name    text NOT NULL DEFAULT '',
     type         text NOT NULL,
     attempt      integer NOT NULL DEFAULT 0,

@@ -37,7 +37,7 @@ CREATE INDEX tasks_running_idx ON tasks (heartbeat_at) WHERE status = 'Running';
 
 CREATE TABLE events (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    execution_id TEXT NOT NULL REFERENCES executions (id) ON DELETE CASCADE,
+    execution_id TEXT NOT NULL,
     task_name    TEXT NOT NULL DEFAULT '',
     type         TEXT NOT NULL,
     attempt      INTEGER NOT NULL DEFAULT 0,

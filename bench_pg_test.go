@@ -1,0 +1,238 @@
+package cloacina_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cloacina-go/cloacina"
+	"github.com/cloacina-go/cloacina/internal/pgtest"
+	_ "github.com/jackc/pgx/v5/stdlib"
+)
+
+// benchEnvInt reads a benchmark size from the environment, so CI can run a
+// short version of the big benchmarks.
+func benchEnvInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// BenchmarkPostgresBurnDown enqueues CLOACINA_BENCH_BURNDOWN (default
+// 200,000) one-task no-op executions with ExecuteMany through an
+// enqueue-only runner, then works them down with one runner and reports
+// executions/s for the work-down alone.
+func BenchmarkPostgresBurnDown(b *testing.B) {
+	n := benchEnvInt("CLOACINA_BENCH_BURNDOWN", 200_000)
+	srv := pgtest.Start(b)
+	url := srv.NewDatabase(b)
+	ctx := context.Background()
+	wf := cloacina.NewWorkflow("single").Task("t", noop).MustBuild()
+	for b.Loop() {
+		producer, err := cloacina.NewRunner(ctx, url, cloacina.WithWorkflows(wf), cloacina.WithEnqueueOnly(), cloacina.WithLogger(discardLogger))
+		if err != nil {
+			b.Fatal(err)
+		}
+		inputs := make([]any, 5000)
+		start := time.Now()
+		for done := 0; done < n; done += len(inputs) {
+			if _, err := producer.ExecuteMany(ctx, "single", inputs[:min(len(inputs), n-done)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		enqueue := time.Since(start)
+		if err := producer.Shutdown(ctx); err != nil {
+			b.Fatal(err)
+		}
+		start = time.Now()
+		worker, err := cloacina.NewRunner(ctx, url, cloacina.WithWorkflows(wf), cloacina.WithMaxConcurrentTasks(1000),
+			cloacina.WithDBPoolSize(20), cloacina.WithLogger(discardLogger))
+		if err != nil {
+			b.Fatal(err)
+		}
+		waitCompleted(b, worker, int64(n))
+		work := time.Since(start)
+		_ = worker.Shutdown(ctx)
+		b.ReportMetric(float64(n)/enqueue.Seconds(), "enqueued/s")
+		b.ReportMetric(float64(n)/work.Seconds(), "executions/s")
+	}
+}
+
+func waitCompleted(b *testing.B, r *cloacina.Runner, n int64) {
+	b.Helper()
+	deadline := time.Now().Add(30 * time.Minute)
+	for time.Now().Before(deadline) {
+		m, err := r.Metrics(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if m.ByStatus[cloacina.ExecutionCompleted] >= n {
+			return
+		}
+		if m.ByStatus[cloacina.ExecutionFailed] > 0 {
+			b.Fatalf("%d executions failed", m.ByStatus[cloacina.ExecutionFailed])
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	b.Fatal("burn-down did not finish")
+}
+
+// BenchmarkPostgresThroughput runs the shapes of BenchmarkThroughput on
+// PostgreSQL with 32 executions in flight.
+func BenchmarkPostgresThroughput(b *testing.B) {
+	srv := pgtest.Start(b)
+	for _, wf := range benchShapes() {
+		b.Run(wf.Name()+"/conc=32", func(b *testing.B) {
+			url := srv.NewDatabase(b)
+			r, err := cloacina.NewRunner(context.Background(), url, cloacina.WithWorkflows(benchShapes()...),
+				cloacina.WithMaxConcurrentTasks(64), cloacina.WithDBPoolSize(20), cloacina.WithLogger(discardLogger))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Shutdown(context.Background())
+			runThroughput(b, r, wf, 32)
+		})
+	}
+}
+
+// BenchmarkPostgresNoisyNeighbour measures a quiet tenant's one-task
+// workflow latency (p50/p99) while a noisy tenant on the same engine has
+// CLOACINA_BENCH_NOISY (default 10,000) queued tasks that each take 1ms.
+func BenchmarkPostgresNoisyNeighbour(b *testing.B) {
+	noisyN := benchEnvInt("CLOACINA_BENCH_NOISY", 10_000)
+	srv := pgtest.Start(b)
+	url := srv.NewDatabase(b)
+	ctx := context.Background()
+	slow := cloacina.NewWorkflow("slow").Task("t", func(ctx context.Context, c *cloacina.Context) error {
+		time.Sleep(time.Millisecond)
+		return nil
+	}).MustBuild()
+	quick := cloacina.NewWorkflow("single").Task("t", noop).MustBuild()
+	eng, err := cloacina.NewEngine(ctx, url, cloacina.WithWorkflows(slow, quick), cloacina.WithMaxConcurrentTasks(16),
+		cloacina.WithDBPoolSize(19), cloacina.WithLogger(discardLogger))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer eng.Shutdown(ctx)
+	noisy, err := eng.Runner(ctx, "noisy")
+	if err != nil {
+		b.Fatal(err)
+	}
+	quiet, err := eng.Runner(ctx, "quiet")
+	if err != nil {
+		b.Fatal(err)
+	}
+	inputs := make([]any, 1000)
+	for done := 0; done < noisyN; done += len(inputs) {
+		if _, err := noisy.ExecuteMany(ctx, "slow", inputs[:min(len(inputs), noisyN-done)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var lat []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		res, err := quiet.Execute(ctx, "single", nil)
+		if err != nil || res.Status != cloacina.ExecutionCompleted {
+			b.Fatalf("quiet execute: %v", err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	m, err := noisy.Metrics(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	reportLatency(b, lat)
+	b.ReportMetric(float64(m.ReadyTasks), "noisy-ready-at-end")
+}
+
+// BenchmarkPostgresManyTenants attaches CLOACINA_BENCH_TENANTS (default
+// 1,000) schemas to one engine with a pool of 19 connections (plus one for
+// LISTEN), starts one fan-out/fan-in execution in every tenant at once, and
+// reports the time until all finished and the most connections the
+// database saw from the engine.
+func BenchmarkPostgresManyTenants(b *testing.B) {
+	tenants := benchEnvInt("CLOACINA_BENCH_TENANTS", 1000)
+	srv := pgtest.Start(b)
+	url := srv.NewDatabase(b)
+	ctx := context.Background()
+	for b.Loop() {
+		eng, err := cloacina.NewEngine(ctx, url, cloacina.WithWorkflows(benchShapes()...), cloacina.WithMaxConcurrentTasks(64),
+			cloacina.WithDBPoolSize(19), cloacina.WithLogger(discardLogger))
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		runners := make([]*cloacina.Runner, tenants)
+		for i := range runners {
+			if runners[i], err = eng.Runner(ctx, fmt.Sprintf("tenant_%04d", i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		attach := time.Since(start)
+		stop := make(chan struct{})
+		peak := watchConnections(b, url, stop)
+		start = time.Now()
+		var wg sync.WaitGroup
+		errs := make(chan error, tenants)
+		for _, r := range runners {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := r.Execute(ctx, "fanout5", nil)
+				if err == nil && res.Status != cloacina.ExecutionCompleted {
+					err = fmt.Errorf("status %s", res.Status)
+				}
+				if err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		el := time.Since(start)
+		close(stop)
+		close(errs)
+		for err := range errs {
+			b.Fatal(err)
+		}
+		_ = eng.Shutdown(ctx)
+		b.ReportMetric(attach.Seconds(), "attach-s")
+		b.ReportMetric(el.Seconds(), "run-all-s")
+		b.ReportMetric(float64(tenants*5)/el.Seconds(), "tasks/s")
+		b.ReportMetric(float64(<-peak), "peak-conns")
+	}
+}
+
+// watchConnections samples pg_stat_activity for the database until stop
+// closes and sends the peak count of other backends.
+func watchConnections(b *testing.B, url string, stop chan struct{}) chan int {
+	out := make(chan int, 1)
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		defer db.Close()
+		peak := 0
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			var n int
+			if err := db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&n); err == nil {
+				peak = max(peak, n)
+			}
+			select {
+			case <-stop:
+				out <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return out
+}

@@ -1,0 +1,113 @@
+// Package tenant runs cloacina workflows for many tenants, keeping each
+// tenant's data apart.
+//
+// A [Manager] hands out one [cloacina.Runner] per tenant, creating (and
+// migrating) the tenant's storage the first time the tenant is used.
+// [SQLiteManager] keeps each tenant in its own SQLite file; a PostgreSQL
+// manager keeps each tenant in its own schema.
+//
+// Tenant ids are checked with [ValidateID] before anything is touched, so an
+// id coming from a request path can never name a file or schema outside the
+// manager's reach.
+//
+// [LoadConfig] reads a single tenant runner's configuration from the
+// environment (and an optional .env file), as a service running one tenant
+// per process would.
+package tenant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/cloacina-go/cloacina"
+)
+
+// Manager runs workflows for many tenants, keeping each tenant's data apart.
+type Manager interface {
+	// Runner returns the tenant's runner, creating (and migrating) the tenant's storage on first use. Concurrent first calls for one tenant create exactly one runner.
+	Runner(ctx context.Context, tenantID string) (*cloacina.Runner, error)
+	// Execute runs a workflow for a tenant and waits for the result.
+	Execute(ctx context.Context, tenantID, workflow string, input any) (*cloacina.Result, error)
+	// ExecuteAsync starts a workflow for a tenant.
+	ExecuteAsync(ctx context.Context, tenantID, workflow string, input any) (*cloacina.ExecutionHandle, error)
+	// Tenants lists the tenants that have storage, sorted.
+	Tenants(ctx context.Context) ([]string, error)
+	// Exists reports whether the tenant has storage.
+	Exists(ctx context.Context, tenantID string) (bool, error)
+	// Remove stops the tenant's runner (waiting for its running tasks until ctx ends) and deletes all of its data. Removing an unknown tenant returns ErrTenantNotFound.
+	Remove(ctx context.Context, tenantID string) error
+	// Metrics returns the tenant's metrics (computed in SQL by Runner.Metrics).
+	Metrics(ctx context.Context, tenantID string) (*cloacina.Metrics, error)
+	// Close shuts every runner down (Shutdown(ctx)).
+	Close(ctx context.Context) error
+}
+
+// ErrTenantNotFound is returned when an operation needs a tenant that has
+// no storage.
+var ErrTenantNotFound = errors.New("tenant: tenant not found")
+
+// ErrManagerClosed is returned by every method of a manager after Close.
+var ErrManagerClosed = errors.New("tenant: manager is closed")
+
+// MaxIDLength is the longest valid tenant id: PostgreSQL's identifier limit.
+const MaxIDLength = 63
+
+// ValidateID checks a tenant id. A valid id has 1 to [MaxIDLength]
+// characters: an ASCII letter or an underscore first, then ASCII letters,
+// digits and underscores, and also hyphens when allowHyphen is set (for
+// SQLite file names; PostgreSQL schema names take no hyphen). The names
+// "public" and "information_schema" and names starting with "pg_" are
+// reserved by PostgreSQL and refused, whatever their case, by every
+// manager.
+//
+// The error wraps [cloacina.ErrInvalidTenantID] and says what is wrong.
+func ValidateID(id string, allowHyphen bool) error {
+	if reason := idProblem(id, allowHyphen); reason != "" {
+		return fmt.Errorf("%w: %s: %s", cloacina.ErrInvalidTenantID, quoteID(id), reason)
+	}
+	return nil
+}
+
+func idProblem(id string, allowHyphen bool) string {
+	if id == "" {
+		return "it is empty"
+	}
+	if len(id) > MaxIDLength {
+		return fmt.Sprintf("it is %d bytes long, the limit is %d", len(id), MaxIDLength)
+	}
+	allowed := "letters, digits and underscores"
+	if allowHyphen {
+		allowed = "letters, digits, underscores and hyphens"
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_':
+			continue
+		case i == 0:
+			return "it must start with an ASCII letter or an underscore"
+		case c >= '0' && c <= '9', allowHyphen && c == '-':
+			continue
+		default:
+			r, _ := utf8.DecodeRuneInString(id[i:])
+			return fmt.Sprintf("character %q at offset %d is not allowed (only ASCII %s)", r, i, allowed)
+		}
+	}
+	lower := strings.ToLower(id)
+	if lower == "public" || lower == "information_schema" || strings.HasPrefix(lower, "pg_") {
+		return "the name is reserved"
+	}
+	return ""
+}
+
+// quoteID quotes an id for an error message, shortening a very long one.
+func quoteID(id string) string {
+	const keep = MaxIDLength + 1
+	if len(id) > keep {
+		return fmt.Sprintf("%q...", id[:keep])
+	}
+	return fmt.Sprintf("%q", id)
+}
