@@ -571,3 +571,29 @@ func (e *Engine) runJob(ctx context.Context, j roundJob, now time.Time) bool {
 	e.mu.Unlock()
 	return true
 }
+
+// Schemas lists the PostgreSQL schemas of the database that hold tenant
+// data (the engine's tables), attached or not, sorted. On SQLite it is
+// empty.
+func (e *Engine) Schemas(ctx context.Context) ([]string, error) {
+	return e.db.Schemas(ctx)
+}
+
+// SchemaExists reports whether a schema holds tenant data.
+func (e *Engine) SchemaExists(ctx context.Context, schema string) (bool, error) {
+	ok, err := e.db.SchemaExists(ctx, schema)
+	return ok, translateStoreErr(err)
+}
+
+// DropSchema deletes a tenant's schema and all of its data. The tenant's
+// runner must be shut down first. It reports whether the schema existed.
+func (e *Engine) DropSchema(ctx context.Context, schema string) (bool, error) {
+	e.mu.Lock()
+	attached := e.tenants[schema] != nil
+	e.mu.Unlock()
+	if attached {
+		return false, fmt.Errorf("%w: schema %q still has a runner; shut it down first", ErrInvalidOption, schema)
+	}
+	ok, err := e.db.DropSchema(ctx, schema)
+	return ok, translateStoreErr(err)
+}

@@ -94,6 +94,8 @@ func (c Config) NewRunner(ctx context.Context) (*Runner, error) {
 
 func translateStoreErr(err error) error {
 	switch {
+	case err == nil:
+		return nil
 	case errors.Is(err, store.ErrInvalidSchema):
 		return fmt.Errorf("%w: %w", ErrInvalidTenantID, err)
 	case errors.Is(err, store.ErrUnsupportedURL):
@@ -103,6 +105,10 @@ func translateStoreErr(err error) error {
 	}
 	return err
 }
+
+// RedactURL returns a database URL or connection string with its
+// password (and password parameters) replaced, for logs and errors.
+func RedactURL(url string) string { return store.Redact(url) }
 
 // Workflows returns the workflows the runner can execute, by name.
 func (r *Runner) Workflows() []*Workflow {
