@@ -1,4 +1,4 @@
-package cloacina
+package cloacina_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloacina-go/cloacina"
 	"github.com/cloacina-go/cloacina/internal/store"
 	"github.com/google/uuid"
 )
@@ -17,15 +18,15 @@ import (
 // a one-task workflow on an empty database and on one holding 100,000
 // completed executions (each with its task row).
 func BenchmarkSchedulingWithHistory(b *testing.B) {
-	for _, history := range []int{0, 100_000} {
+	for _, history := range []int{0, benchEnvInt("CLOACINA_BENCH_HISTORY", 100_000)} {
 		b.Run("completed="+strconv.Itoa(history), func(b *testing.B) {
 			ctx := context.Background()
 			url := "sqlite://" + filepath.Join(b.TempDir(), "history.db")
-			wf := NewWorkflow("single").Task("t", func(context.Context, *Context) error { return nil }).MustBuild()
+			wf := cloacina.NewWorkflow("single").Task("t", noop).MustBuild()
 			if history > 0 {
 				seedCompleted(b, url, wf, history)
 			}
-			r, err := NewRunner(ctx, url, WithWorkflows(wf))
+			r, err := cloacina.NewRunner(ctx, url, cloacina.WithWorkflows(wf), cloacina.WithLogger(discardLogger))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -35,7 +36,7 @@ func BenchmarkSchedulingWithHistory(b *testing.B) {
 			for b.Loop() {
 				start := time.Now()
 				res, err := r.Execute(ctx, "single", nil)
-				if err != nil || res.Status != ExecutionCompleted {
+				if err != nil || res.Status != cloacina.ExecutionCompleted {
 					b.Fatalf("execute: %v %v", err, res)
 				}
 				lat = append(lat, time.Since(start))
@@ -47,7 +48,7 @@ func BenchmarkSchedulingWithHistory(b *testing.B) {
 	}
 }
 
-func seedCompleted(b *testing.B, url string, wf *Workflow, n int) {
+func seedCompleted(b *testing.B, url string, wf *cloacina.Workflow, n int) {
 	b.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.Config{URL: url})
@@ -62,9 +63,9 @@ func seedCompleted(b *testing.B, url string, wf *Workflow, n int) {
 		var tasks []*store.Task
 		for i := 0; i < batch && done+i < n; i++ {
 			id := uuid.Must(uuid.NewV7()).String()
-			execs = append(execs, &store.Execution{ID: id, WorkflowName: wf.name, WorkflowVersion: wf.version,
-				Status: string(ExecutionCompleted), Input: []byte(`{"seed":true}`), CreatedAt: now})
-			tasks = append(tasks, &store.Task{ExecutionID: id, WorkflowName: wf.name, Name: "t", Status: string(TaskCompleted)})
+			execs = append(execs, &store.Execution{ID: id, WorkflowName: wf.Name(), WorkflowVersion: wf.Version(),
+				Status: string(cloacina.ExecutionCompleted), Input: []byte(`{"seed":true}`), CreatedAt: now})
+			tasks = append(tasks, &store.Task{ExecutionID: id, WorkflowName: wf.Name(), Name: "t", Status: string(cloacina.TaskCompleted)})
 		}
 		if err := st.Write(ctx, func(tx store.Tx) error { return tx.InsertExecutions(ctx, execs, tasks) }); err != nil {
 			b.Fatal(err)
