@@ -80,6 +80,26 @@ func TestEnginePostgres(t *testing.T) {
 		}
 	})
 
+	t.Run("NewRunnerWithSchema creates and uses the schema", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		url := srv.NewDatabase(t)
+		r, err := cloacina.NewRunnerWithSchema(ctx, url, "guide_tenant", cloacina.WithWorkflows(single), cloacina.WithLogger(discardLogger))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Shutdown(ctx)
+		if r.Schema() != "guide_tenant" {
+			t.Errorf("Schema() = %q", r.Schema())
+		}
+		if res, err := r.Execute(ctx, "single", nil); err != nil || res.Status != cloacina.ExecutionCompleted {
+			t.Fatalf("execute: %v", err)
+		}
+		if ok, err := r.Engine().SchemaExists(ctx, "guide_tenant"); err != nil || !ok {
+			t.Errorf("SchemaExists = %v, %v; want true", ok, err)
+		}
+	})
+
 	t.Run("tenant concurrency limit and fair shares", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cloacina-go/cloacina/internal/store"
@@ -74,6 +75,13 @@ func NewRunner(ctx context.Context, databaseURL string, opts ...Option) (*Runner
 		}
 	}
 	return cfg.NewRunner(ctx)
+}
+
+// NewRunnerWithSchema is the short form of NewRunner with [WithSchema],
+// mirroring the original's DefaultRunner::with_schema: a runner for one
+// tenant's PostgreSQL schema, created and migrated when missing.
+func NewRunnerWithSchema(ctx context.Context, databaseURL, schema string, opts ...Option) (*Runner, error) {
+	return NewRunner(ctx, databaseURL, append(slices.Clip(opts), WithSchema(schema))...)
 }
 
 // NewRunner builds and starts a runner from c: an [Engine] with one
