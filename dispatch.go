@@ -13,9 +13,11 @@ import (
 
 // roundResult is what one tenant's round did.
 type roundResult struct {
-	claimed  []*store.Task
-	finished []string
-	readied  int // tasks made Ready (before claiming)
+	claimed   []*store.Task
+	finished  []string
+	readied   int            // tasks made Ready (before claiming)
+	lost      map[int64]bool // running tasks whose claim is gone
+	cancelled map[int64]bool // running tasks whose execution was cancelled
 }
 
 // round runs one tenant's dispatch round in one transaction: record new
@@ -24,7 +26,7 @@ type roundResult struct {
 // tasks it could not claim, it tells other processes through NOTIFY.
 func (t *tenant) round(ctx context.Context, j roundJob, now time.Time) (roundResult, error) {
 	var res roundResult
-	if len(j.creates) == 0 && len(j.outs) == 0 && !j.recoverOwn && j.quota == 0 {
+	if len(j.creates) == 0 && len(j.outs) == 0 && !j.recoverOwn && j.quota == 0 && len(j.beat) == 0 && !j.sweep {
 		return res, nil
 	}
 	err := t.store.Write(ctx, func(tx store.Tx) error {
@@ -42,12 +44,36 @@ func (t *tenant) round(ctx context.Context, j roundJob, now time.Time) (roundRes
 			return err
 		}
 		events = append(events, evs...)
-		if j.recoverOwn {
-			orphans, err := tx.RunningTasks(ctx, store.RunningFilter{ClaimedBy: t.e.cfg.WorkerID})
+		if len(j.beat) > 0 {
+			alive, cancelled, err := tx.Heartbeat(ctx, t.e.cfg.WorkerID, j.beat, now)
 			if err != nil {
 				return err
 			}
-			rec, evs, err := t.recoverTasks(ctx, tx, orphans, "runner "+t.e.cfg.WorkerID+" restarted", now)
+			res.cancelled = cancelled
+			res.lost = map[int64]bool{}
+			for _, id := range j.beat {
+				if !alive[id] {
+					res.lost[id] = true
+				}
+			}
+		}
+		var orphans []*store.Task
+		var why string
+		if j.recoverOwn {
+			orphans, err = tx.RunningTasks(ctx, store.RunningFilter{ClaimedBy: t.e.cfg.WorkerID})
+			if err != nil {
+				return err
+			}
+			why = "runner " + t.e.cfg.WorkerID + " restarted"
+		} else if j.sweep {
+			orphans, err = tx.RunningTasks(ctx, store.RunningFilter{HeartbeatBefore: now.Add(-t.e.cfg.StaleClaimAfter), Limit: 500})
+			if err != nil {
+				return err
+			}
+			why = "heartbeat older than " + t.e.cfg.StaleClaimAfter.String()
+		}
+		if len(orphans) > 0 {
+			rec, evs, err := t.recoverTasks(ctx, tx, orphans, why, now)
 			if err != nil {
 				return err
 			}
@@ -454,6 +480,10 @@ func (tn *tenant) runTask(ctx context.Context, t *store.Task) outcome {
 	switch cause := context.Cause(ctx); {
 	case errors.Is(cause, errShutdown):
 		return fail(outcomeRelease, "")
+	case errors.Is(cause, errClaimLost):
+		// The task was recovered elsewhere: this attempt's result is void
+		// (the guarded write will find the claim gone).
+		return fail(outcomeFailed, "claim lost")
 	case errors.Is(cause, errExecutionCancelled):
 		return fail(outcomeFailed, "execution cancelled")
 	}

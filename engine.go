@@ -46,7 +46,10 @@ type Engine struct {
 	next      int       // where the next fair share starts
 	pollPos   int       // where the next poll sweep starts
 	nextPoll  time.Time
-	inflight  int // task goroutines running
+	sweepPos  int       // where the next stale-claim sweep starts
+	nextSwp   time.Time // next stale-claim sweep
+	nextBeat  time.Time // next heartbeat
+	inflight  int       // task goroutines running
 	closed    bool
 	abandoned bool // Shutdown left tasks that ignored cancellation
 }
@@ -75,6 +78,7 @@ type tenant struct {
 	running    map[int64]*runningTask
 	waiters    map[string]map[chan struct{}]bool
 	hot        bool      // may have claimable tasks now
+	sweepDue   bool      // look for stale claims in the next round
 	due        time.Time // earliest known future ready time; zero: none
 	recoverOwn bool      // recover tasks left Running under our WorkerID
 	draining   bool
@@ -358,6 +362,8 @@ type roundJob struct {
 	outs       []outcome
 	recoverOwn bool
 	quota      int
+	beat       []int64 // running tasks whose claims to renew
+	sweep      bool    // recover tasks whose heartbeat is stale
 }
 
 // round runs one dispatch round over the tenants that have something to
@@ -374,6 +380,19 @@ func (e *Engine) round(ctx context.Context) (time.Duration, bool) {
 			e.pollPos = (e.pollPos + min(n, pollBatch)) % n
 		}
 		e.nextPoll = now.Add(e.cfg.PollInterval)
+	}
+	if !now.Before(e.nextSwp) {
+		for i := 0; i < min(n, pollBatch); i++ {
+			e.ring[(e.sweepPos+i)%n].sweepDue = true
+		}
+		if n > 0 {
+			e.sweepPos = (e.sweepPos + min(n, pollBatch)) % n
+		}
+		e.nextSwp = now.Add(e.cfg.StaleClaimAfter / 2)
+	}
+	beat := !now.Before(e.nextBeat)
+	if beat {
+		e.nextBeat = now.Add(e.cfg.HeartbeatInterval)
 	}
 	start := 0
 	if n > 0 {
@@ -395,12 +414,18 @@ func (e *Engine) round(ctx context.Context) (time.Duration, bool) {
 	quota := e.shares(order, free)
 	var jobs []roundJob
 	for _, t := range order {
-		j := roundJob{t: t, creates: t.creates, outs: t.outcomes, recoverOwn: t.recoverOwn && !t.draining && !e.cfg.EnqueueOnly, quota: quota[t]}
+		j := roundJob{t: t, creates: t.creates, outs: t.outcomes, recoverOwn: t.recoverOwn && !t.draining && !e.cfg.EnqueueOnly,
+			quota: quota[t], sweep: t.sweepDue && !e.cfg.EnqueueOnly}
+		if beat {
+			for id := range t.running {
+				j.beat = append(j.beat, id)
+			}
+		}
 		idleDrain := t.draining && t.inflight == 0 && !isClosed(t.drained)
-		if len(j.creates) == 0 && len(j.outs) == 0 && !j.recoverOwn && j.quota == 0 && !idleDrain {
+		if len(j.creates) == 0 && len(j.outs) == 0 && !j.recoverOwn && j.quota == 0 && !idleDrain && len(j.beat) == 0 && !j.sweep {
 			continue
 		}
-		t.creates, t.outcomes = nil, nil
+		t.creates, t.outcomes, t.sweepDue = nil, nil, false
 		jobs = append(jobs, j)
 	}
 	e.mu.Unlock()
@@ -428,7 +453,10 @@ func (e *Engine) round(ctx context.Context) (time.Duration, bool) {
 	if e.cfg.EnqueueOnly {
 		free = 0
 	}
-	wait := time.Until(e.nextPoll)
+	wait := min(time.Until(e.nextPoll), time.Until(e.nextSwp))
+	if e.inflight > 0 {
+		wait = min(wait, time.Until(e.nextBeat))
+	}
 	for _, t := range e.ring {
 		if len(t.creates) > 0 || len(t.outcomes) > 0 || (t.hot && free > 0 && !t.draining) {
 			return 0, false
@@ -549,6 +577,16 @@ func (e *Engine) runJob(ctx context.Context, j roundJob, now time.Time) bool {
 		t.hot = false
 	case j.quota > 0 || res.readied > 0:
 		t.hot = true
+	}
+	for id := range res.lost {
+		if rt := t.running[id]; rt != nil {
+			rt.cancel(errClaimLost)
+		}
+	}
+	for id := range res.cancelled {
+		if rt := t.running[id]; rt != nil {
+			rt.cancel(errExecutionCancelled)
+		}
 	}
 	e.mu.Unlock()
 	t.notifyFinished(res.finished)

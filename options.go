@@ -13,6 +13,8 @@ const (
 	DefaultDBPoolSize         = 10
 	DefaultPollInterval       = time.Second
 	DefaultMaxContextBytes    = 1 << 20
+	DefaultHeartbeatInterval  = 10 * time.Second
+	DefaultStaleClaimAfter    = 30 * time.Second
 )
 
 // Config holds every setting of a [Runner]. The zero value of each field
@@ -51,6 +53,16 @@ type Config struct {
 	// MaxRecoveries is how often a task interrupted by a vanished runner is
 	// put back to Ready before it fails as abandoned (default 3).
 	MaxRecoveries int
+	// HeartbeatInterval is how often a runner renews the claims of the
+	// tasks it runs (default 10s). A runner that finds a claim gone (its
+	// task was recovered elsewhere) or the task's execution cancelled
+	// cancels the task's context.
+	HeartbeatInterval time.Duration
+	// StaleClaimAfter is how old a Running task's heartbeat must be for
+	// the task to count as orphaned by a vanished runner and be recovered
+	// (default 30s; it must exceed HeartbeatInterval). Runners look for
+	// such tasks every StaleClaimAfter/2.
+	StaleClaimAfter time.Duration
 	// Logger receives the runner's logs (default: slog.Default()).
 	Logger *slog.Logger
 	// ListenURL is the PostgreSQL URL the engine LISTENs on for ready-work
@@ -116,6 +128,12 @@ func WithoutListen() Option { return func(c *Config) { c.DisableListen = true } 
 // Config.EnqueueOnly).
 func WithEnqueueOnly() Option { return func(c *Config) { c.EnqueueOnly = true } }
 
+// WithHeartbeat sets how often claims are renewed and how old a heartbeat
+// must be for its task to be recovered.
+func WithHeartbeat(interval, staleAfter time.Duration) Option {
+	return func(c *Config) { c.HeartbeatInterval, c.StaleClaimAfter = interval, staleAfter }
+}
+
 // WithLogger sets the runner's logger.
 func WithLogger(l *slog.Logger) Option { return func(c *Config) { c.Logger = l } }
 
@@ -148,6 +166,18 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxRecoveries == 0 {
 		c.MaxRecoveries = DefaultMaxRecoveries
+	}
+	if c.HeartbeatInterval < 0 || c.StaleClaimAfter < 0 {
+		return c, fmt.Errorf("%w: negative heartbeat settings", ErrInvalidOption)
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if c.StaleClaimAfter == 0 {
+		c.StaleClaimAfter = max(DefaultStaleClaimAfter, 3*c.HeartbeatInterval)
+	}
+	if c.StaleClaimAfter <= c.HeartbeatInterval {
+		return c, fmt.Errorf("%w: StaleClaimAfter %v must exceed HeartbeatInterval %v", ErrInvalidOption, c.StaleClaimAfter, c.HeartbeatInterval)
 	}
 	if c.MaxConcurrentTasks == 0 {
 		c.MaxConcurrentTasks = DefaultMaxConcurrentTasks

@@ -2,6 +2,7 @@ package cloacina
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"sync/atomic"
@@ -136,4 +137,136 @@ func mustUUID(t *testing.T, s string) uuid.UUID {
 		t.Fatal(err)
 	}
 	return u
+}
+
+func TestStaleClaimIsRecoveredByAnotherRunner(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	url := "sqlite://" + filepath.Join(t.TempDir(), "app.db")
+	var runs atomic.Int32
+	wf := NewWorkflow("wf").
+		Task("a", func(context.Context, *Context) error { runs.Add(1); return nil }).
+		Task("b", func(context.Context, *Context) error { return nil }, DependsOn("a")).MustBuild()
+	// A worker that died long ago: its claim's heartbeat is the claim time.
+	id := orphanTask(t, url, wf, "dead-worker", 0)
+	time.Sleep(300 * time.Millisecond)
+	r, err := NewRunner(ctx, url, WithWorkflows(wf), WithHeartbeat(50*time.Millisecond, 200*time.Millisecond),
+		WithPollInterval(50*time.Millisecond), WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Shutdown(ctx)
+	res, err := r.Wait(ctx, mustUUID(t, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := res.Task("a")
+	if res.Status != ExecutionCompleted || a.Recoveries != 1 || a.Attempts != 1 || runs.Load() != 1 {
+		t.Fatalf("execution %s, task a recoveries %d attempts %d runs %d; want Completed, 1, 1, 1", res.Status, a.Recoveries, a.Attempts, runs.Load())
+	}
+	evs, err := r.ExecutionEvents(ctx, res.ExecutionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasEvent(evs, EventTaskRecovered, "a") {
+		t.Fatal("no task_recovered event")
+	}
+}
+
+func TestHeartbeatCancelsTaskWhoseClaimIsGone(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	url := "sqlite://" + filepath.Join(t.TempDir(), "app.db")
+	started := make(chan struct{})
+	var cause atomic.Value
+	wf := NewWorkflow("wf").Task("a", func(ctx context.Context, c *Context) error {
+		close(started)
+		<-ctx.Done()
+		cause.Store(context.Cause(ctx))
+		return ctx.Err()
+	}).MustBuild()
+	r, err := NewRunner(ctx, url, WithWorkflows(wf), WithHeartbeat(50*time.Millisecond, time.Hour),
+		WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Shutdown(ctx)
+	h, err := r.ExecuteAsync(ctx, "wf", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	// Another runner takes the task away (as a recovery would).
+	st, err := store.Open(ctx, store.Config{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	tasks, err := st.ListTasks(ctx, h.ID().String())
+	if err != nil || len(tasks) != 1 {
+		t.Fatalf("tasks: %v %d", err, len(tasks))
+	}
+	err = st.Write(ctx, func(tx store.Tx) error {
+		_, err := tx.UpdateTasks(ctx, []store.TaskUpdate{{ID: tasks[0].ID, From: string(TaskRunning), To: string(TaskReady), Release: true}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(5 * time.Second)
+	for cause.Load() == nil {
+		select {
+		case <-deadline:
+			t.Fatal("the task's context was not cancelled after its claim was lost")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if c := cause.Load().(error); !errors.Is(c, errClaimLost) {
+		t.Fatalf("cancel cause %v, want errClaimLost", c)
+	}
+}
+
+func TestCancelFromAnotherRunnerStopsRunningTask(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	url := "sqlite://" + filepath.Join(t.TempDir(), "app.db")
+	started := make(chan struct{})
+	stopped := make(chan error, 1)
+	wf := NewWorkflow("wf").Task("a", func(ctx context.Context, c *Context) error {
+		close(started)
+		<-ctx.Done()
+		stopped <- context.Cause(ctx)
+		return ctx.Err()
+	}).MustBuild()
+	quiet := slog.New(slog.DiscardHandler)
+	a, err := NewRunner(ctx, url, WithWorkflows(wf), WithHeartbeat(50*time.Millisecond, time.Hour), WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Shutdown(ctx)
+	b, err := NewRunner(ctx, url, WithWorkflows(wf), WithEnqueueOnly(), WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Shutdown(ctx)
+	h, err := a.ExecuteAsync(ctx, "wf", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	if err := b.Cancel(ctx, h.ID()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-stopped:
+		if !errors.Is(c, errExecutionCancelled) {
+			t.Fatalf("cancel cause %v, want errExecutionCancelled", c)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the running task was not cancelled by another runner's Cancel")
+	}
+	res, err := a.Wait(ctx, h.ID())
+	if err != nil || res.Status != ExecutionCancelled {
+		t.Fatalf("wait: %v %v; want Cancelled", err, res)
+	}
 }

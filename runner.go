@@ -63,6 +63,7 @@ type outcome struct {
 var (
 	errExecutionCancelled = errors.New("execution cancelled")
 	errShutdown           = errors.New("runner shut down")
+	errClaimLost          = errors.New("claim lost")
 )
 
 // NewRunner opens the database at databaseURL (creating it, or the schema,
@@ -518,8 +519,8 @@ func (r *Runner) Resume(ctx context.Context, id uuid.UUID) error {
 }
 
 // Cancel ends an execution: tasks not yet started are skipped, running ones
-// see their context cancelled (those run by this runner at once, others
-// when their runner next looks). Cancelling a terminal execution returns
+// see their context cancelled (those run by this runner at once, others at
+// their runner's next heartbeat). Cancelling a terminal execution returns
 // [ErrInvalidTransition].
 func (r *Runner) Cancel(ctx context.Context, id uuid.UUID) error {
 	sid := id.String()

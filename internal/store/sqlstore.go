@@ -101,6 +101,7 @@ type queries struct {
 	getExecution, listTasks, listEvents         string
 	taskInputs                                  string
 	nextReadyAt, runningTasks                   string
+	heartbeat, cancelledTasks                   string
 	metricsExec, metricsTasks                   string
 }
 
@@ -181,6 +182,11 @@ ORDER BY c.ready_at LIMIT 1`)
 	q.runningTasks = d.sql(`SELECT ` + taskCols + ` FROM {t}tasks
 WHERE status = 'Running' AND ($1 = '' OR claimed_by = $1) AND (CAST($2 AS BIGINT) = 0 OR heartbeat_at < $2)
 ORDER BY heartbeat_at, id LIMIT $3`)
+	q.heartbeat = d.sql(`UPDATE {t}tasks SET heartbeat_at = $2
+WHERE id IN ` + d.list("$3", "bigint") + ` AND claimed_by = $1 AND status = 'Running'
+RETURNING id`)
+	q.cancelledTasks = d.sql(`SELECT t.id FROM {t}tasks AS t JOIN {t}executions AS e ON e.id = t.execution_id
+WHERE t.id IN ` + d.list("$1", "bigint") + ` AND e.status = 'Cancelled'`)
 	q.metricsExec = d.sql(`SELECT status, COUNT(*),
   COALESCE(SUM(CASE WHEN completed_at > 0 AND started_at > 0 THEN completed_at - started_at ELSE 0 END), 0),
   COALESCE(SUM(CASE WHEN completed_at > 0 AND started_at > 0 THEN 1 ELSE 0 END), 0)
@@ -193,7 +199,7 @@ WHERE status IN ('Ready', 'Running') GROUP BY status`)
 func (q queries) all() []string {
 	return []string{q.insertExecutions, q.insertTasks, q.insertEvents, q.claim, q.updateTasks, q.updateExecutions,
 		q.taskStates, q.completedContexts, q.getExecution, q.listTasks, q.listEvents, q.taskInputs,
-		q.nextReadyAt, q.runningTasks, q.metricsExec, q.metricsTasks}
+		q.nextReadyAt, q.runningTasks, q.heartbeat, q.cancelledTasks, q.metricsExec, q.metricsTasks}
 }
 
 func (s *sqlStore) Backend() string { return s.d.name }
@@ -410,20 +416,8 @@ func (t *sqlTx) UpdateTasks(ctx context.Context, ups []TaskUpdate) (map[int64]bo
 	if err != nil {
 		return nil, err
 	}
-	res, err := t.query(ctx, t.s.q.updateTasks, p)
-	if err != nil {
-		return nil, fmt.Errorf("store: update tasks: %w", err)
-	}
-	defer res.Close()
 	changed := make(map[int64]bool, len(ups))
-	for res.Next() {
-		var id int64
-		if err := res.Scan(&id); err != nil {
-			return nil, fmt.Errorf("store: update tasks: %w", err)
-		}
-		changed[id] = true
-	}
-	if err := res.Err(); err != nil {
+	if err := t.collectIDs(ctx, changed, t.s.q.updateTasks, p); err != nil {
 		return nil, fmt.Errorf("store: update tasks: %w", err)
 	}
 	return changed, nil
@@ -551,6 +545,41 @@ func (t *sqlTx) RunningTasks(ctx context.Context, f RunningFilter) ([]*Task, err
 		return nil, fmt.Errorf("store: running tasks: %w", err)
 	}
 	return scanTasks(rows)
+}
+
+func (t *sqlTx) Heartbeat(ctx context.Context, worker string, ids []int64, now time.Time) (map[int64]bool, map[int64]bool, error) {
+	alive, cancelled := map[int64]bool{}, map[int64]bool{}
+	if len(ids) == 0 {
+		return alive, cancelled, nil
+	}
+	p, err := jsonParam(ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := t.collectIDs(ctx, alive, t.s.q.heartbeat, worker, micros(now), p); err != nil {
+		return nil, nil, fmt.Errorf("store: heartbeat: %w", err)
+	}
+	if err := t.collectIDs(ctx, cancelled, t.s.q.cancelledTasks, p); err != nil {
+		return nil, nil, fmt.Errorf("store: heartbeat: %w", err)
+	}
+	return alive, cancelled, nil
+}
+
+// collectIDs runs a statement returning task ids into set.
+func (t *sqlTx) collectIDs(ctx context.Context, set map[int64]bool, q string, args ...any) error {
+	rows, err := t.query(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		set[id] = true
+	}
+	return rows.Err()
 }
 
 func (t *sqlTx) GetExecution(ctx context.Context, id string) (*Execution, error) {

@@ -188,6 +188,10 @@ type Tx interface {
 	// claimant when empty) whose heartbeat is older than f.HeartbeatBefore
 	// (any when zero), oldest heartbeat first, at most f.Limit.
 	RunningTasks(ctx context.Context, f RunningFilter) ([]*Task, error)
+	// Heartbeat renews the heartbeat of the given tasks that are still
+	// Running under worker's claim. It returns the ids it renewed, and the
+	// ids (among all given) whose execution was cancelled.
+	Heartbeat(ctx context.Context, worker string, ids []int64, now time.Time) (alive, cancelled map[int64]bool, err error)
 	// NotifyReady announces on commit that this schema has ready tasks
 	// (PostgreSQL LISTEN/NOTIFY; a no-op on SQLite).
 	NotifyReady(ctx context.Context, sender string) error
