@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateExecutionsFields", testUpdateExecutionsFields},
 		{"TaskStates", testTaskStates},
 		{"RunningTasks", testRunningTasks},
+		{"Heartbeat", testHeartbeat},
 		{"NotifyReadyInWrite", testNotifyReady},
 		{"CompletedContexts", testCompletedContexts},
 		{"Events", testEvents},
@@ -710,6 +711,41 @@ func claimAll(t testing.TB, s store.Store, wf, worker string, taskNames ...strin
 		t.Fatalf("claimed %v, want %v", names(got), taskNames)
 	}
 	return e, tasksByName(t, s, e.ID)
+}
+
+func testHeartbeat(t *testing.T, open func(t *testing.T) store.Store) {
+	s := open(t)
+	e, tasks := claimAll(t, s, "wf", "w1", "a", "b", "c")
+	// b's claim is taken away; c's execution is cancelled below.
+	updateTasks(t, s, store.TaskUpdate{ID: tasks["b"].ID, From: "Running", To: "Ready", Release: true})
+	beat := at(time.Minute)
+	var alive, cancelled map[int64]bool
+	write(t, s, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		alive, cancelled, err = tx.Heartbeat(ctx, "w1", []int64{tasks["a"].ID, tasks["b"].ID, tasks["c"].ID}, beat)
+		return err
+	})
+	checkTaskIDs(t, "alive", alive, tasks["a"].ID, tasks["c"].ID)
+	checkTaskIDs(t, "cancelled", cancelled)
+	got := tasksByName(t, s, e.ID)
+	checkTime(t, "a heartbeat", got["a"].HeartbeatAt, us(beat))
+	if !got["b"].HeartbeatAt.IsZero() {
+		t.Errorf("released task b got a heartbeat: %v", got["b"].HeartbeatAt)
+	}
+	// Another worker's heartbeat renews nothing.
+	write(t, s, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		alive, _, err = tx.Heartbeat(ctx, "w2", []int64{tasks["a"].ID}, at(2*time.Minute))
+		return err
+	})
+	checkTaskIDs(t, "alive for another worker", alive)
+	updateExecs(t, s, store.ExecutionUpdate{ID: e.ID, From: []string{"Running"}, To: "Cancelled"})
+	write(t, s, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		_, cancelled, err = tx.Heartbeat(ctx, "w1", []int64{tasks["a"].ID, tasks["c"].ID}, beat)
+		return err
+	})
+	checkTaskIDs(t, "cancelled", cancelled, tasks["a"].ID, tasks["c"].ID)
 }
 
 func testUpdateTasksGuards(t *testing.T, open func(t *testing.T) store.Store) {
