@@ -366,8 +366,8 @@ func ruleOf(wf *Workflow, task string) TriggerRule {
 	return TriggerRule{}
 }
 
-// startExecutions moves the executions of claimed tasks from Pending to
-// Running and writes their task_started events.
+// startExecutions moves the executions of claimed root tasks from Pending
+// to Running and writes the task_started events.
 func (tn *tenant) startExecutions(ctx context.Context, tx store.Tx, claimed []*store.Task, now time.Time) ([]*store.Event, error) {
 	if len(claimed) == 0 {
 		return nil, nil
@@ -378,7 +378,8 @@ func (tn *tenant) startExecutions(ctx context.Context, tx store.Tx, claimed []*s
 	for _, t := range claimed {
 		events = append(events, &store.Event{ExecutionID: t.ExecutionID, TaskName: t.Name, Type: string(EventTaskStarted),
 			Attempt: t.Attempt, Worker: tn.e.cfg.WorkerID, CreatedAt: now})
-		if !seen[t.ExecutionID] {
+		// Only a root task can be an execution's first: skip the others.
+		if len(t.Deps) == 0 && !seen[t.ExecutionID] {
 			seen[t.ExecutionID] = true
 			ups = append(ups, store.ExecutionUpdate{ID: t.ExecutionID, From: []string{string(ExecutionPending)},
 				To: string(ExecutionRunning), StartedAt: now})

@@ -79,6 +79,7 @@ type tenant struct {
 	waiters    map[string]map[chan struct{}]bool
 	hot        bool      // may have claimable tasks now
 	sweepDue   bool      // look for stale claims in the next round
+	polled     bool      // made hot by a poll or a notification, not by this process
 	due        time.Time // earliest known future ready time; zero: none
 	recoverOwn bool      // recover tasks left Running under our WorkerID
 	draining   bool
@@ -179,6 +180,7 @@ func (e *Engine) Runner(ctx context.Context, schema string, opts ...Option) (*Ru
 		running:    map[int64]*runningTask{},
 		waiters:    map[string]map[chan struct{}]bool{},
 		hot:        true,
+		polled:     true,
 		recoverOwn: e.stableID,
 		drained:    make(chan struct{}),
 	}
@@ -305,7 +307,7 @@ func (e *Engine) notified(schema, sender string) {
 	e.mu.Lock()
 	t := e.tenants[schema]
 	if t != nil {
-		t.hot = true
+		t.hot, t.polled = true, true
 	}
 	e.mu.Unlock()
 	if t != nil {
@@ -318,7 +320,7 @@ func (e *Engine) notified(schema, sender string) {
 func (e *Engine) markAllHot() {
 	e.mu.Lock()
 	for _, t := range e.ring {
-		t.hot = true
+		t.hot, t.polled = true, true
 	}
 	e.mu.Unlock()
 	e.signal()
@@ -374,7 +376,8 @@ func (e *Engine) round(ctx context.Context) (time.Duration, bool) {
 	n := len(e.ring)
 	if !now.Before(e.nextPoll) {
 		for i := 0; i < min(n, pollBatch); i++ {
-			e.ring[(e.pollPos+i)%n].hot = true
+			t := e.ring[(e.pollPos+i)%n]
+			t.hot, t.polled = true, true
 		}
 		if n > 0 {
 			e.pollPos = (e.pollPos + min(n, pollBatch)) % n
@@ -573,8 +576,11 @@ func (e *Engine) runJob(ctx context.Context, j roundJob, now time.Time) bool {
 	}
 	switch {
 	case j.quota > 0 && len(res.claimed) < j.quota:
-		cold = t.hot
-		t.hot = false
+		// Work found by looking (a poll, a notification, a restart) may
+		// include retries due later: learn when. Work of this process
+		// reports its retry times itself.
+		cold = t.hot && t.polled
+		t.hot, t.polled = false, false
 	case j.quota > 0 || res.readied > 0:
 		t.hot = true
 	}
