@@ -128,7 +128,8 @@ func (t *tenant) applyOutcomes(ctx context.Context, tx store.Tx, outs []outcome,
 		case outcomeFailed:
 			u.To, u.CompletedAt = string(TaskFailed), o.at
 		case outcomeSkipped:
-			u.To, u.CompletedAt = string(TaskSkipped), o.at
+			// Skipped by its trigger rule before its body ran: no attempt.
+			u.To, u.CompletedAt, u.UndoAttempt = string(TaskSkipped), o.at, true
 		case outcomeRetry:
 			u.To, u.ReadyAt = string(TaskReady), o.readyAt
 		case outcomeRelease:
