@@ -32,4 +32,8 @@ var (
 	ErrRunnerClosed        = errors.New("cloacina: runner is shut down")
 	ErrUnsupportedDatabase = errors.New("cloacina: unsupported database URL")
 	ErrInvalidTenantID     = errors.New("cloacina: invalid tenant id")
+	// ErrMigrationRequired: the schema needs migrations that the runner's
+	// database role may not apply (a per-tenant role); the error names the
+	// admin command that applies them.
+	ErrMigrationRequired = errors.New("cloacina: schema needs migrations applied by an admin")
 )

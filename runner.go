@@ -111,6 +111,8 @@ func translateStoreErr(err error) error {
 		return fmt.Errorf("%w: %w", ErrUnsupportedDatabase, err)
 	case errors.Is(err, store.ErrSchemaOnSQLite):
 		return fmt.Errorf("%w: %w", ErrInvalidOption, err)
+	case errors.Is(err, store.ErrMigrationRequired):
+		return fmt.Errorf("%w: %w", ErrMigrationRequired, err)
 	}
 	return err
 }

@@ -295,74 +295,127 @@ func loadMigrations(backend string) ([]migration, error) {
 	return out, nil
 }
 
+// ErrMigrationRequired is returned when a schema needs migrations that the
+// connecting role may not apply.
+var ErrMigrationRequired = errors.New("store: the schema needs migrations that this role may not apply")
+
 // migrate applies pending migrations in one transaction. On PostgreSQL a
 // transaction-scoped advisory lock per schema makes concurrent starts safe
 // (and works through PgBouncer's transaction pooling); on SQLite the
-// immediate write transaction serialises them.
+// immediate write transaction serialises them. A schema that is up to date
+// needs no privilege beyond reading its migrations table, so a tenant role
+// without DDL rights can start a runner on it.
 func migrate(ctx context.Context, s *sqlStore, schema string) error {
-	ms, err := loadMigrations(s.d.name)
-	if err != nil {
-		return err
-	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: migrate: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
-	if s.d.name == "postgres" {
-		lockKey := "cloacina:migrate:" + schema
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, lockKey); err != nil {
-			return fmt.Errorf("store: migrate: lock: %w", err)
-		}
-		if schema != "" {
-			if _, err := tx.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+quoteIdent(schema)); err != nil {
-				return fmt.Errorf("store: migrate: create schema %s: %w", schema, err)
-			}
-		}
-	}
-	if _, err := tx.ExecContext(ctx, s.d.sql(`CREATE TABLE IF NOT EXISTS {t}cloacina_migrations (
-  version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`)); err != nil {
-		return fmt.Errorf("store: migrate: %w", err)
-	}
-	applied := map[int]bool{}
-	rows, err := tx.QueryContext(ctx, s.d.sql(`SELECT version FROM {t}cloacina_migrations`))
-	if err != nil {
-		return fmt.Errorf("store: migrate: %w", err)
-	}
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return fmt.Errorf("store: migrate: %w", err)
-		}
-		applied[v] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: migrate: %w", err)
-	}
-	pending := 0
-	for _, m := range ms {
-		if applied[m.version] {
-			continue
-		}
-		pending++
-		text := strings.ReplaceAll(m.sql, "{schema}", s.d.prefix)
-		if _, err := tx.ExecContext(ctx, text); err != nil {
-			return fmt.Errorf("store: migration %s: %w", m.name, err)
-		}
-		if _, err := tx.ExecContext(ctx, s.d.sql(`INSERT INTO {t}cloacina_migrations (version, name, applied_at) VALUES ($1, $2, $3)`),
-			m.version, m.name, time.Now().UnixMicro()); err != nil {
-			return fmt.Errorf("store: migration %s: %w", m.name, err)
-		}
-	}
-	if pending == 0 {
-		return nil
+	n, err := applyMigrations(ctx, tx, s.d, schema)
+	if err != nil || n == 0 {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: migrate: commit: %w", err)
 	}
 	return nil
+}
+
+// MigrateTx applies the pending migrations of a PostgreSQL schema inside
+// the caller's transaction (for an admin creating a tenant), returning how
+// many it applied.
+func MigrateTx(ctx context.Context, tx *sql.Tx, schema string) (int, error) {
+	if err := ValidateSchema(schema); err != nil {
+		return 0, err
+	}
+	d := dialect{name: "postgres", prefix: quoteIdent(schema) + "."}
+	return applyMigrations(ctx, tx, d, schema)
+}
+
+func applyMigrations(ctx context.Context, tx *sql.Tx, d dialect, schema string) (int, error) {
+	ms, err := loadMigrations(d.name)
+	if err != nil {
+		return 0, err
+	}
+	var tableExists string
+	if d.name == "postgres" {
+		lockKey := "cloacina:migrate:" + schema
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, lockKey); err != nil {
+			return 0, fmt.Errorf("store: migrate: lock: %w", err)
+		}
+		if schema != "" {
+			var exists bool
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&exists); err != nil {
+				return 0, fmt.Errorf("store: migrate: %w", err)
+			}
+			if !exists {
+				if _, err := tx.ExecContext(ctx, "CREATE SCHEMA "+quoteIdent(schema)); err != nil {
+					return 0, migrationError(schema, "creating the schema", err)
+				}
+			}
+		}
+		tableExists = `SELECT to_regclass($1) IS NOT NULL`
+	} else {
+		tableExists = `SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = $1`
+	}
+	table := d.prefix + "cloacina_migrations"
+	if d.name == "sqlite" {
+		table = "cloacina_migrations"
+	}
+	var exists bool
+	if err := tx.QueryRowContext(ctx, d.sql(tableExists), table).Scan(&exists); err != nil {
+		return 0, fmt.Errorf("store: migrate: %w", err)
+	}
+	applied := map[int]bool{}
+	if !exists {
+		if _, err := tx.ExecContext(ctx, d.sql(`CREATE TABLE {t}cloacina_migrations (
+  version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`)); err != nil {
+			return 0, migrationError(schema, "creating the migrations table", err)
+		}
+	} else {
+		rows, err := tx.QueryContext(ctx, d.sql(`SELECT version FROM {t}cloacina_migrations`))
+		if err != nil {
+			return 0, fmt.Errorf("store: migrate: %w", err)
+		}
+		for rows.Next() {
+			var v int
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return 0, fmt.Errorf("store: migrate: %w", err)
+			}
+			applied[v] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return 0, fmt.Errorf("store: migrate: %w", err)
+		}
+	}
+	n := 0
+	for _, m := range ms {
+		if applied[m.version] {
+			continue
+		}
+		n++
+		text := strings.ReplaceAll(m.sql, "{schema}", d.prefix)
+		if _, err := tx.ExecContext(ctx, text); err != nil {
+			return 0, migrationError(schema, "applying "+m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, d.sql(`INSERT INTO {t}cloacina_migrations (version, name, applied_at) VALUES ($1, $2, $3)`),
+			m.version, m.name, time.Now().UnixMicro()); err != nil {
+			return 0, migrationError(schema, "recording "+m.name, err)
+		}
+	}
+	return n, nil
+}
+
+// migrationError names the way out when the role lacks the privilege.
+func migrationError(schema, what string, err error) error {
+	var se interface{ SQLState() string }
+	if errors.As(err, &se) && se.SQLState() == "42501" {
+		return fmt.Errorf("%w: schema %q: %s: %v; apply them as an admin with tenant.Admin.Migrate or `cloacina migrate --schema %s`",
+			ErrMigrationRequired, schema, what, err, schema)
+	}
+	return fmt.Errorf("store: migrate schema %q: %s: %w", schema, what, err)
 }
 
 // retryable reports whether a transaction failed for a reason that a retry
