@@ -73,6 +73,11 @@ type Config struct {
 	// DisableListen turns LISTEN/NOTIFY off: other processes' work is then
 	// found by polling alone.
 	DisableListen bool
+	// TenantRole, on PostgreSQL, is a database role that every transaction
+	// of the runner switches to (SET LOCAL ROLE) over the shared pool, so
+	// the database itself confines the runner to what that role may do.
+	// The pool's user must be a member of the role.
+	TenantRole string
 	// EnqueueOnly makes a runner that records executions (and answers
 	// queries, pauses, cancels) but runs no tasks: a producer, for
 	// programs that hand the work to other processes.
@@ -123,6 +128,10 @@ func WithListenURL(url string) Option { return func(c *Config) { c.ListenURL = u
 
 // WithoutListen turns LISTEN/NOTIFY off (see Config.DisableListen).
 func WithoutListen() Option { return func(c *Config) { c.DisableListen = true } }
+
+// WithTenantRole makes every transaction of the runner switch to a
+// PostgreSQL role (see Config.TenantRole).
+func WithTenantRole(role string) Option { return func(c *Config) { c.TenantRole = role } }
 
 // WithEnqueueOnly makes a runner that runs no tasks (see
 // Config.EnqueueOnly).

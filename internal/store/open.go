@@ -36,6 +36,9 @@ type Config struct {
 	Schema string
 	// PoolSize is the maximum number of open connections (default 10).
 	PoolSize int
+	// Role, when set, is the PostgreSQL role every transaction switches to
+	// (see DB.StoreAs).
+	Role string
 }
 
 // Open opens the database and the store of cfg.Schema in it, creating
@@ -46,7 +49,7 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := db.Store(ctx, cfg.Schema)
+	st, err := db.StoreAs(ctx, cfg.Schema, cfg.Role)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -93,7 +96,23 @@ func (db *DB) Close() error {
 // or PostgreSQL's public schema), creating and migrating the schema when
 // needed. Closing it releases its prepared statements, not the pool.
 func (db *DB) Store(ctx context.Context, schema string) (Store, error) {
+	return db.StoreAs(ctx, schema, "")
+}
+
+// StoreAs is Store for a store whose every transaction switches to a
+// PostgreSQL role first (SET LOCAL ROLE), so that the database enforces that
+// role's privileges while the connections stay shared. The pool's user must
+// be a member of the role. role "" is Store.
+func (db *DB) StoreAs(ctx context.Context, schema, role string) (Store, error) {
 	d := dialect{name: db.kind}
+	if role != "" {
+		if db.kind != "postgres" {
+			return nil, fmt.Errorf("%w: a role", ErrSchemaOnSQLite)
+		}
+		if err := ValidateSchema(role); err != nil {
+			return nil, fmt.Errorf("role: %w", err)
+		}
+	}
 	if db.kind == "sqlite" {
 		if schema != "" {
 			return nil, ErrSchemaOnSQLite
@@ -109,7 +128,7 @@ func (db *DB) Store(ctx context.Context, schema string) (Store, error) {
 		}
 		d.lockSkip = "FOR UPDATE OF c SKIP LOCKED"
 	}
-	s := &sqlStore{d: d, schema: schema, w: db.w, r: db.r, q: buildQueries(d)}
+	s := &sqlStore{d: d, schema: schema, role: role, w: db.w, r: db.r, q: buildQueries(d)}
 	s.close = s.closeStmts
 	if err := migrate(ctx, s, schema); err != nil {
 		return nil, err
@@ -311,6 +330,9 @@ func migrate(ctx context.Context, s *sqlStore, schema string) error {
 		return fmt.Errorf("store: migrate: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	if err := s.setRole(ctx, tx); err != nil {
+		return err
+	}
 	n, err := applyMigrations(ctx, tx, s.d, schema)
 	if err != nil || n == 0 {
 		return err

@@ -15,6 +15,7 @@ import (
 type sqlStore struct {
 	d      dialect
 	schema string
+	role   string // PostgreSQL role every transaction switches to, or ""
 	// w serves writes; r serves reads. On SQLite w has one connection (the
 	// single writer, so writers queue in Go rather than in SQLite's busy
 	// handler) and r several; on PostgreSQL they are the same pool.
@@ -60,20 +61,69 @@ func (s *sqlStore) stmt(db *sql.DB, text string) *sql.Stmt {
 	return nil
 }
 
-// query runs a read statement on the read pool.
-func (s *sqlStore) query(ctx context.Context, text string, args ...any) (*sql.Rows, error) {
-	if st := s.stmt(s.r, text); st != nil {
-		return st.QueryContext(ctx, args...)
-	}
-	return s.r.QueryContext(ctx, text, args...)
+// reader runs read statements: on the read pool (with SQLite's prepared
+// statements), or inside a transaction when the store acts as a role.
+type reader struct {
+	s  *sqlStore
+	tx *sql.Tx
 }
 
-// queryRow runs a one-row read statement on the read pool.
-func (s *sqlStore) queryRow(ctx context.Context, text string, args ...any) *sql.Row {
-	if st := s.stmt(s.r, text); st != nil {
+func (r reader) query(ctx context.Context, text string, args ...any) (*sql.Rows, error) {
+	if r.tx != nil {
+		return r.tx.QueryContext(ctx, text, args...)
+	}
+	if st := r.s.stmt(r.s.r, text); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return r.s.r.QueryContext(ctx, text, args...)
+}
+
+func (r reader) queryRow(ctx context.Context, text string, args ...any) *sql.Row {
+	if r.tx != nil {
+		return r.tx.QueryRowContext(ctx, text, args...)
+	}
+	if st := r.s.stmt(r.s.r, text); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
-	return s.r.QueryRowContext(ctx, text, args...)
+	return r.s.r.QueryRowContext(ctx, text, args...)
+}
+
+// read runs fn with a reader. A store that acts as a role (PostgreSQL
+// per-tenant roles over a shared pool) reads in a read-only transaction
+// that first switches to the role, so the database enforces the tenant's
+// privileges on every statement.
+func read[T any](ctx context.Context, s *sqlStore, fn func(reader) (T, error)) (T, error) {
+	if s.role == "" {
+		return fn(reader{s: s})
+	}
+	var zero T
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return zero, fmt.Errorf("store: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	if err := s.setRole(ctx, tx); err != nil {
+		return zero, err
+	}
+	out, err := fn(reader{s: s, tx: tx})
+	if err != nil {
+		return zero, err
+	}
+	if err := tx.Commit(); err != nil {
+		return zero, fmt.Errorf("store: commit: %w", err)
+	}
+	return out, nil
+}
+
+// setRole switches the transaction to the store's role.
+func (s *sqlStore) setRole(ctx context.Context, tx *sql.Tx) error {
+	if s.role == "" {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, "SET LOCAL ROLE "+quoteIdent(s.role)); err != nil {
+		return fmt.Errorf("store: switching to the tenant role: %w", err)
+	}
+	return nil
 }
 
 // query runs a statement inside the transaction.
@@ -270,6 +320,10 @@ func (s *sqlStore) writeOnce(ctx context.Context, fn func(Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
+	}
+	if err := s.setRole(ctx, tx); err != nil {
+		_ = tx.Rollback()
+		return err
 	}
 	if err := fn(&sqlTx{s: s, tx: tx}); err != nil {
 		_ = tx.Rollback()
@@ -588,8 +642,10 @@ func (t *sqlTx) GetExecution(ctx context.Context, id string) (*Execution, error)
 }
 
 func (s *sqlStore) GetExecution(ctx context.Context, id string) (*Execution, error) {
-	rows, err := s.query(ctx, s.q.getExecution, id)
-	return oneExecution(rows, err)
+	return read(ctx, s, func(r reader) (*Execution, error) {
+		rows, err := r.query(ctx, s.q.getExecution, id)
+		return oneExecution(rows, err)
+	})
 }
 
 func oneExecution(rows *sql.Rows, err error) (*Execution, error) {
@@ -687,26 +743,34 @@ func (s *sqlStore) ListExecutions(ctx context.Context, f ExecutionFilter) ([]*Ex
 		limit = 100
 	}
 	q += " ORDER BY id DESC LIMIT " + arg(limit)
-	rows, err := s.r.QueryContext(ctx, s.d.sql(q), args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: list executions: %w", err)
-	}
-	return scanExecutions(rows)
+	return read(ctx, s, func(r reader) ([]*Execution, error) {
+		rows, err := r.query(ctx, s.d.sql(q), args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: list executions: %w", err)
+		}
+		return scanExecutions(rows)
+	})
 }
 
 func (s *sqlStore) ListTasks(ctx context.Context, executionID string) ([]*Task, error) {
-	rows, err := s.query(ctx, s.q.listTasks, executionID)
-	if err != nil {
-		return nil, fmt.Errorf("store: list tasks: %w", err)
-	}
-	return scanTasks(rows)
+	return read(ctx, s, func(r reader) ([]*Task, error) {
+		rows, err := r.query(ctx, s.q.listTasks, executionID)
+		if err != nil {
+			return nil, fmt.Errorf("store: list tasks: %w", err)
+		}
+		return scanTasks(rows)
+	})
 }
 
 func (s *sqlStore) ListEvents(ctx context.Context, executionID string, afterID int64, limit int) ([]*Event, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
-	rows, err := s.query(ctx, s.q.listEvents, executionID, afterID, limit)
+	return read(ctx, s, func(r reader) ([]*Event, error) { return s.listEvents(ctx, r, executionID, afterID, limit) })
+}
+
+func (s *sqlStore) listEvents(ctx context.Context, r reader, executionID string, afterID int64, limit int) ([]*Event, error) {
+	rows, err := r.query(ctx, s.q.listEvents, executionID, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list events: %w", err)
 	}
@@ -727,14 +791,24 @@ func (s *sqlStore) ListEvents(ctx context.Context, executionID string, afterID i
 	return out, nil
 }
 
+type taskInputs struct {
+	input []byte
+	outs  []TaskOutcome
+}
+
 func (s *sqlStore) TaskInputs(ctx context.Context, executionID string, names []string) ([]byte, []TaskOutcome, error) {
 	p, err := jsonParam(nonNil(names))
 	if err != nil {
 		return nil, nil, err
 	}
-	rows, err := s.query(ctx, s.q.taskInputs, executionID, p)
+	ti, err := read(ctx, s, func(r reader) (taskInputs, error) { return s.taskInputs(ctx, r, executionID, p) })
+	return ti.input, ti.outs, err
+}
+
+func (s *sqlStore) taskInputs(ctx context.Context, r reader, executionID, p string) (taskInputs, error) {
+	rows, err := r.query(ctx, s.q.taskInputs, executionID, p)
 	if err != nil {
-		return nil, nil, fmt.Errorf("store: task inputs: %w", err)
+		return taskInputs{}, fmt.Errorf("store: task inputs: %w", err)
 	}
 	defer rows.Close()
 	var input []byte
@@ -743,7 +817,7 @@ func (s *sqlStore) TaskInputs(ctx context.Context, executionID string, names []s
 		var o TaskOutcome
 		var c sql.NullString
 		if err := rows.Scan(&o.Name, &o.Status, &c); err != nil {
-			return nil, nil, fmt.Errorf("store: task inputs: %w", err)
+			return taskInputs{}, fmt.Errorf("store: task inputs: %w", err)
 		}
 		if o.Name == "" {
 			input = []byte(c.String)
@@ -755,12 +829,12 @@ func (s *sqlStore) TaskInputs(ctx context.Context, executionID string, names []s
 		out = append(out, o)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("store: task inputs: %w", err)
+		return taskInputs{}, fmt.Errorf("store: task inputs: %w", err)
 	}
 	if input == nil {
-		return nil, nil, ErrNotFound
+		return taskInputs{}, ErrNotFound
 	}
-	return input, out, nil
+	return taskInputs{input, out}, nil
 }
 
 func (s *sqlStore) NextReadyAt(ctx context.Context, workflows []string) (time.Time, bool, error) {
@@ -771,8 +845,11 @@ func (s *sqlStore) NextReadyAt(ctx context.Context, workflows []string) (time.Ti
 	if err != nil {
 		return time.Time{}, false, err
 	}
-	var v int64
-	err = s.queryRow(ctx, s.q.nextReadyAt, p).Scan(&v)
+	v, err := read(ctx, s, func(r reader) (int64, error) {
+		var v int64
+		err := r.queryRow(ctx, s.q.nextReadyAt, p).Scan(&v)
+		return v, err
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, false, nil
 	}
@@ -783,8 +860,12 @@ func (s *sqlStore) NextReadyAt(ctx context.Context, workflows []string) (time.Ti
 }
 
 func (s *sqlStore) Metrics(ctx context.Context) (*Metrics, error) {
+	return read(ctx, s, func(r reader) (*Metrics, error) { return s.metrics(ctx, r) })
+}
+
+func (s *sqlStore) metrics(ctx context.Context, r reader) (*Metrics, error) {
 	m := &Metrics{ByStatus: map[string]int64{}}
-	rows, err := s.query(ctx, s.q.metricsExec)
+	rows, err := r.query(ctx, s.q.metricsExec)
 	if err != nil {
 		return nil, fmt.Errorf("store: metrics: %w", err)
 	}
@@ -808,7 +889,7 @@ func (s *sqlStore) Metrics(ctx context.Context) (*Metrics, error) {
 	if n > 0 {
 		m.AvgDuration = time.Duration(sum/n) * time.Microsecond
 	}
-	rows, err = s.query(ctx, s.q.metricsTasks)
+	rows, err = r.query(ctx, s.q.metricsTasks)
 	if err != nil {
 		return nil, fmt.Errorf("store: metrics: %w", err)
 	}

@@ -2,8 +2,11 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -75,4 +78,92 @@ func TestPostgresSchema(t *testing.T) {
 	storetest.Run(t, opener(store.Config{Schema: "tenant_a"}, "postgres", func(t *testing.T) string {
 		return srv.NewDatabase(t)
 	}))
+}
+
+// roleName is the role the role-switching suite acts as. Roles belong to
+// the cluster, not to a database, so every test database shares it.
+const roleName = "cloacina_suite_role"
+
+// TestPostgresRole runs the suite with a store that switches every
+// transaction to a role holding only the privileges the engine needs in
+// its schema (the shared-pool mode of per-tenant roles).
+func TestPostgresRole(t *testing.T) {
+	srv := pgtest.Shared(t)
+	ctx := context.Background()
+	admin, err := sql.Open("pgx", srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(ctx, "CREATE ROLE "+roleName+" NOLOGIN"); err != nil && !isSQLState(err, "42710") {
+		t.Fatal(err)
+	}
+	storetest.Run(t, opener(store.Config{Schema: "tenant_r", Role: roleName}, "postgres", func(t *testing.T) string {
+		url := srv.NewDatabase(t)
+		migrateAndGrant(t, url, "tenant_r", true)
+		return url
+	}))
+}
+
+// migrateAndGrant creates and migrates schema as the admin and, when grant
+// is set, gives roleName what the engine needs in it.
+func migrateAndGrant(t *testing.T, url, schema string, grant bool) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := store.Open(ctx, store.Config{URL: url, Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if !grant {
+		return
+	}
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{
+		"GRANT USAGE ON SCHEMA " + schema + " TO " + roleName,
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA " + schema + " TO " + roleName,
+		"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA " + schema + " TO " + roleName,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// TestPostgresRoleIsEnforced shows that the database, not the store,
+// keeps a role out of a schema it was given nothing in.
+func TestPostgresRoleIsEnforced(t *testing.T) {
+	srv := pgtest.Shared(t)
+	ctx := context.Background()
+	admin, err := sql.Open("pgx", srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(ctx, "CREATE ROLE "+roleName+" NOLOGIN"); err != nil && !isSQLState(err, "42710") {
+		t.Fatal(err)
+	}
+	url := srv.NewDatabase(t)
+	migrateAndGrant(t, url, "tenant_other", false)
+	_, err = store.Open(ctx, store.Config{URL: url, Schema: "tenant_other", Role: roleName})
+	if !isSQLState(err, "42501") {
+		t.Fatalf("opening a schema the role has no rights in: %v, want SQLSTATE 42501", err)
+	}
+	// An unmigrated schema the role may not create: ErrMigrationRequired.
+	_, err = store.Open(ctx, store.Config{URL: url, Schema: "tenant_new", Role: roleName})
+	if !errors.Is(err, store.ErrMigrationRequired) {
+		t.Fatalf("opening a new schema as the role: %v, want ErrMigrationRequired", err)
+	}
+	if !strings.Contains(err.Error(), "tenant.Admin.Migrate") {
+		t.Errorf("the error does not name the admin command: %v", err)
+	}
+}
+
+func isSQLState(err error, code string) bool {
+	var se interface{ SQLState() string }
+	return errors.As(err, &se) && se.SQLState() == code
 }
