@@ -255,13 +255,22 @@ const redacted = "REDACTED"
 // information and any query parameter whose name contains "password"
 // (PostgreSQL accepts ?password= and ?sslpassword=). A URL that does not
 // parse has everything between "://" and its last '@', and its query,
-// hidden.
+// hidden. A string without a scheme, such as a keyword/value connection
+// string (host=db password=secret), has its password= and sslpassword=
+// values hidden by [cloacina.RedactURL].
+//
+// It is stricter than [cloacina.RedactURL], which keeps a query it cannot
+// parse (and with it a password=a%zz) and, for "user:secret@host", the
+// host: LoadConfig's messages rely on both.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || (u.User == nil && strings.Contains(raw, "@")) {
 		// An '@' outside the user information means a password with a
 		// character that should have been escaped: hide the guess.
 		return redactUnparsed(raw)
+	}
+	if u.Scheme == "" {
+		return cloacina.RedactURL(raw)
 	}
 	changed := false
 	if u.User != nil {

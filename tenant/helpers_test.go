@@ -3,22 +3,34 @@ package tenant_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/cloacina-go/cloacina"
+	"github.com/cloacina-go/cloacina/internal/pgtest"
 	"github.com/cloacina-go/cloacina/tenant"
 	"go.uber.org/goleak"
 )
 
-// TestMain checks that no test leaves goroutines behind: every manager the
-// tests open is closed, and closing or removing must stop every runner.
+// TestMain runs the tests, stops the PostgreSQL server they shared (if
+// any), and then checks that no test left goroutines behind: every manager
+// the tests open is closed, and closing or removing must stop every runner
+// (and a PostgresManager its engine).
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	code := pgtest.Main(m)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 var discardLogger = slog.New(slog.DiscardHandler)
@@ -71,7 +83,7 @@ func newManager(t testing.TB, extra ...cloacina.Option) (*tenant.SQLiteManager, 
 
 // closeManager closes m, failing the test on an error other than an
 // earlier Close.
-func closeManager(t testing.TB, m *tenant.SQLiteManager) {
+func closeManager(t testing.TB, m tenant.Manager) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

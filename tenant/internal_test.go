@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,5 +104,103 @@ func TestRedactURL(t *testing.T) {
 		if got := redactURL(tt.in); got != tt.want {
 			t.Errorf("redactURL(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestRedactConnectionString checks that a DATABASE_URL given as a
+// keyword/value connection string, which LoadConfig refuses, does not show
+// its password in the error.
+func TestRedactConnectionString(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"host=db password=secret", "host=db password=REDACTED"},
+		{"host=db user=u password='se cret' sslpassword=x dbname=d", "host=db user=u password=REDACTED sslpassword=REDACTED dbname=d"},
+		{"host=db password=a@b", "REDACTED"},
+		{"data/app.db", "data/app.db"},
+	}
+	for _, tt := range tests {
+		if got := redactURL(tt.in); got != tt.want {
+			t.Errorf("redactURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	_, err := LoadConfigFrom(func(k string) (string, bool) {
+		if k == EnvDatabaseURL {
+			return "host=db password=s3cr3t", true
+		}
+		return "", false
+	})
+	if err == nil || strings.Contains(err.Error(), "s3cr3t") || !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("LoadConfig with a connection string: %v; want ErrInvalidConfig without the password", err)
+	}
+}
+
+// TestRemoveWaitsForCallsInProgress holds a call's use of a tenant's
+// runner (as a running Execute does) and checks that Remove shuts the
+// runner down but deletes the data only once the call is done, or once its
+// context ends; and that the slot accounting survives both.
+func TestRemoveWaitsForCallsInProgress(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	m, err := NewSQLiteManager(t.TempDir(), cloacina.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx) //nolint:errcheck // checked by the test's last step
+	path, _ := m.Path("acme")
+
+	_, done, err := m.use(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := make(chan error, 1)
+	go func() { removed <- m.Remove(ctx, "acme") }()
+	select {
+	case err := <-removed:
+		t.Fatalf("Remove returned (%v) while a call used the runner", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the data went while a call used the runner: %v", err)
+	}
+	done()
+	select {
+	case err := <-removed:
+		if err != nil {
+			t.Fatalf("Remove: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Remove did not return once the call was done")
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after Remove: %v, want the file gone", err)
+	}
+
+	// A call that outlives Remove's context: the data goes anyway.
+	_, done, err = m.use(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancelShort()
+	if err := m.Remove(short, "acme"); err != nil {
+		t.Fatalf("Remove with a call in progress past its context: %v", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after Remove: %v, want the file gone", err)
+	}
+	if _, err := m.Runner(ctx, "acme"); err != nil {
+		t.Fatalf("Runner after Remove: %v", err)
+	}
+	done() // the old call ends after the tenant came back
+	if err := m.Remove(ctx, "acme"); err != nil {
+		t.Fatalf("Remove of the new runner: %v", err)
+	}
+	m.mu.Lock()
+	n := len(m.slots)
+	m.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d slots left, want 0", n)
+	}
+	if err := m.Close(ctx); err != nil {
+		t.Errorf("Close: %v", err)
 	}
 }

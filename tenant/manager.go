@@ -3,8 +3,27 @@
 //
 // A [Manager] hands out one [cloacina.Runner] per tenant, creating (and
 // migrating) the tenant's storage the first time the tenant is used.
-// [SQLiteManager] keeps each tenant in its own SQLite file; a PostgreSQL
-// manager keeps each tenant in its own schema.
+// [SQLiteManager] keeps each tenant in its own SQLite file;
+// [PostgresManager] keeps each tenant in its own schema of one database,
+// all tenants sharing one [cloacina.Engine] (one connection pool, one
+// dispatcher):
+//
+//	m, err := tenant.NewPostgresManager(ctx, os.Getenv("DATABASE_URL"),
+//		cloacina.WithWorkflows(greet),
+//		cloacina.WithMaxConcurrentTasks(32), // all tenants together
+//		cloacina.WithTenantConcurrency(8),   // any one tenant
+//	)
+//	if err != nil {
+//		return err
+//	}
+//	defer m.Close(ctx)
+//	// The first use of "acme" creates and migrates the schema acme.
+//	res, err := m.Execute(ctx, "acme", "greet", map[string]any{"name": "Ada"})
+//
+// Through PgBouncer in transaction mode, add default_query_exec_mode=exec
+// to the URL (before PgBouncer 1.21) and pass
+// cloacina.WithListenURL(directURL), since LISTEN needs a direct
+// connection.
 //
 // Tenant ids are checked with [ValidateID] before anything is touched, so an
 // id coming from a request path can never name a file or schema outside the

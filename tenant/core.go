@@ -1,0 +1,479 @@
+package tenant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cloacina-go/cloacina"
+)
+
+// backend is where a manager keeps its tenants: a folder of SQLite files or
+// the schemas of a PostgreSQL database. The manager core serialises the
+// calls for one tenant (see manager.lock) and checks ids with validate
+// before any other method sees them.
+type backend interface {
+	// validate checks a tenant id (ValidateID with the backend's rules).
+	validate(id string) error
+	// open opens the tenant's runner, creating and migrating its storage
+	// when missing, and reports whether it created the storage. A failure
+	// leaves no half-created tenant behind. The caller holds the tenant's
+	// lock.
+	open(ctx context.Context, id string) (r *cloacina.Runner, created bool, err error)
+	// list returns the ids of the tenants that have storage, in any order.
+	list(ctx context.Context) ([]string, error)
+	// exists reports whether the tenant has storage.
+	exists(ctx context.Context, id string) (bool, error)
+	// delete deletes the tenant's storage, once its runner (if any) is shut
+	// down; deleting missing storage is no error. The caller holds the
+	// tenant's lock.
+	delete(ctx context.Context, id string) error
+	// where returns log attributes saying where the tenant is kept.
+	where(id string) []any
+	// close releases the backend, once every runner is shut down.
+	close(ctx context.Context) error
+}
+
+// manager is the storage-independent part of every Manager: one cached
+// runner per tenant, per-tenant locks so that creating or removing one
+// tenant never blocks another, and the closing protocol. SQLiteManager and
+// PostgresManager embed it (by value, so that only their pointers have its
+// methods, and are Managers) with their backend. It is safe for concurrent
+// use.
+type manager struct {
+	b         backend
+	workflows map[string]bool // the names of the workflows every runner has
+	log       *slog.Logger    // the manager's own logger
+
+	mu     sync.Mutex
+	closed bool
+	slots  map[string]*slot
+	// ops counts the goroutines holding or waiting for a slot's lock, and
+	// the calls using a runner (see use), so that Close can wait for
+	// creations, removals and calls in progress.
+	ops sync.WaitGroup
+}
+
+// slot is one tenant's place in the manager.
+type slot struct {
+	// lock (a channel, so that waiting for it can end with a context) is
+	// held while the tenant's runner is created or removed.
+	lock chan struct{}
+	// refs counts the goroutines holding or waiting for lock; guarded by
+	// manager.mu. A slot with no refs, no runner and no uses is dropped.
+	refs int
+	// runner is the tenant's open runner, or nil. Guarded by manager.mu,
+	// and set only by the holder of lock.
+	runner *cloacina.Runner
+	// uses counts the manager's calls using the runner (Execute,
+	// ExecuteAsync, Metrics), and idle, when not nil, is closed when uses
+	// drops to 0: Remove waits for it before deleting the tenant's data.
+	// Guarded by manager.mu.
+	uses int
+	idle chan struct{}
+}
+
+// deleteTimeout bounds deleting a tenant's data once the context of Remove
+// has ended (it ended while Remove waited for the tenant's tasks).
+const deleteTimeout = 30 * time.Second
+
+// readOptions applies opts to a zero Config, to learn what the managers
+// need from them (logger, workflows, schema) before any runner exists.
+func readOptions(opts []cloacina.Option) cloacina.Config {
+	var cfg cloacina.Config
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	return cfg
+}
+
+// init makes m a manager core over b, for runners configured by cfg (as
+// read by readOptions); log is the manager's own logger.
+func (m *manager) init(b backend, cfg cloacina.Config, log *slog.Logger) {
+	m.b, m.log, m.slots = b, log, map[string]*slot{}
+	m.workflows = make(map[string]bool, len(cfg.Workflows))
+	for _, wf := range cfg.Workflows {
+		if wf != nil {
+			m.workflows[wf.Name()] = true
+		}
+	}
+}
+
+// check returns ErrManagerClosed after Close, and the error of an invalid
+// id.
+func (m *manager) check(tenantID string) error {
+	m.mu.Lock()
+	closed := m.closed
+	m.mu.Unlock()
+	if closed {
+		return ErrManagerClosed
+	}
+	return m.b.validate(tenantID)
+}
+
+// checkClosed returns ErrManagerClosed after Close, else ctx's error.
+func (m *manager) checkClosed(ctx context.Context) error {
+	m.mu.Lock()
+	closed := m.closed
+	m.mu.Unlock()
+	if closed {
+		return ErrManagerClosed
+	}
+	return ctx.Err()
+}
+
+// Runner returns the tenant's runner, opening the tenant on first use
+// (creating and migrating its storage when missing). Concurrent first
+// calls for one tenant open exactly one runner; a failed opening is not
+// remembered, so the next call tries again.
+func (m *manager) Runner(ctx context.Context, tenantID string) (*cloacina.Runner, error) {
+	if err := m.check(tenantID); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	if s := m.slots[tenantID]; s != nil && s.runner != nil {
+		r := s.runner
+		m.mu.Unlock()
+		return r, nil
+	}
+	m.mu.Unlock()
+
+	s, err := m.lock(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	defer m.unlock(tenantID, s)
+	m.mu.Lock()
+	r := s.runner // opened while this call waited
+	m.mu.Unlock()
+	if r != nil {
+		return r, nil
+	}
+	r, created, err := m.b.open(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	attrs := append([]any{"tenant", tenantID}, m.b.where(tenantID)...)
+	if created {
+		m.log.Info("tenant created", attrs...)
+	} else {
+		m.log.Debug("tenant opened", attrs...)
+	}
+	m.mu.Lock()
+	if m.closed {
+		// Close ran while the runner was being opened and could not see it.
+		m.mu.Unlock()
+		// The runner was never handed out, so no task of this call runs:
+		// nothing to wait for.
+		if err := r.Shutdown(context.WithoutCancel(ctx)); err != nil {
+			m.log.Warn("shutting down a runner opened during Close", "tenant", tenantID, "err", err)
+		}
+		return nil, ErrManagerClosed
+	}
+	s.runner = r
+	m.mu.Unlock()
+	return r, nil
+}
+
+// lock takes the tenant's lock, waiting until ctx ends.
+func (m *manager) lock(ctx context.Context, id string) (*slot, error) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, ErrManagerClosed
+	}
+	s := m.slots[id]
+	if s == nil {
+		s = &slot{lock: make(chan struct{}, 1)}
+		m.slots[id] = s
+	}
+	s.refs++
+	m.ops.Add(1)
+	m.mu.Unlock()
+	select {
+	case s.lock <- struct{}{}:
+		return s, nil
+	case <-ctx.Done():
+		m.release(id, s)
+		return nil, fmt.Errorf("tenant %q: waiting for another operation on the tenant: %w", id, ctx.Err())
+	}
+}
+
+// unlock releases the tenant's lock taken by lock.
+func (m *manager) unlock(id string, s *slot) {
+	<-s.lock
+	m.release(id, s)
+}
+
+func (m *manager) release(id string, s *slot) {
+	m.mu.Lock()
+	s.refs--
+	m.dropIdle(id, s)
+	m.mu.Unlock()
+	m.ops.Done()
+}
+
+// dropIdle forgets a slot that nothing holds, waits for or uses. The
+// caller holds m.mu.
+func (m *manager) dropIdle(id string, s *slot) {
+	if s.refs == 0 && s.runner == nil && s.uses == 0 && m.slots[id] == s {
+		delete(m.slots, id)
+	}
+}
+
+// use returns the tenant's runner, opening it when needed, for one call of
+// the manager; the caller calls done once it no longer uses the runner.
+// Remove waits for such calls before deleting the tenant's data, and Close
+// before closing the storage, so that a call racing with them ends with
+// the runner's error (ErrRunnerClosed) or its result, never on storage
+// deleted under its feet.
+func (m *manager) use(ctx context.Context, tenantID string) (r *cloacina.Runner, done func(), err error) {
+	for {
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			return nil, nil, ErrManagerClosed
+		}
+		if s := m.slots[tenantID]; s != nil && s.runner != nil {
+			s.uses++
+			m.ops.Add(1)
+			r := s.runner
+			m.mu.Unlock()
+			return r, func() { m.unuse(tenantID, s) }, nil
+		}
+		m.mu.Unlock()
+		// Open the runner, then take it as above, unless a Remove took it
+		// away meanwhile.
+		if _, err := m.Runner(ctx, tenantID); err != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+func (m *manager) unuse(id string, s *slot) {
+	m.mu.Lock()
+	s.uses--
+	if s.uses == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+	m.dropIdle(id, s)
+	m.mu.Unlock()
+	m.ops.Done()
+}
+
+// Execute runs a workflow for a tenant and waits for the result (see
+// [cloacina.Runner.Execute]). An unknown workflow is refused before the
+// tenant's storage is created.
+func (m *manager) Execute(ctx context.Context, tenantID, workflow string, input any) (*cloacina.Result, error) {
+	r, done, err := m.runnerFor(ctx, tenantID, workflow)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	res, err := r.Execute(ctx, workflow, input)
+	if err != nil {
+		return nil, fmt.Errorf("tenant %q: %w", tenantID, err)
+	}
+	return res, nil
+}
+
+// ExecuteAsync starts a workflow for a tenant (see
+// [cloacina.Runner.ExecuteAsync]). An unknown workflow is refused before
+// the tenant's storage is created.
+func (m *manager) ExecuteAsync(ctx context.Context, tenantID, workflow string, input any) (*cloacina.ExecutionHandle, error) {
+	r, done, err := m.runnerFor(ctx, tenantID, workflow)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	h, err := r.ExecuteAsync(ctx, workflow, input)
+	if err != nil {
+		return nil, fmt.Errorf("tenant %q: %w", tenantID, err)
+	}
+	return h, nil
+}
+
+func (m *manager) runnerFor(ctx context.Context, tenantID, workflow string) (*cloacina.Runner, func(), error) {
+	if err := m.check(tenantID); err != nil {
+		return nil, nil, err
+	}
+	if !m.workflows[workflow] {
+		return nil, nil, fmt.Errorf("%w: %q", cloacina.ErrUnknownWorkflow, workflow)
+	}
+	return m.use(ctx, tenantID)
+}
+
+// Tenants lists the tenants that have storage, sorted (byte-wise).
+// Storage whose name is not a valid tenant id is ignored.
+func (m *manager) Tenants(ctx context.Context) ([]string, error) {
+	if err := m.checkClosed(ctx); err != nil {
+		return nil, err
+	}
+	ids, err := m.b.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// Exists reports whether the tenant has storage.
+func (m *manager) Exists(ctx context.Context, tenantID string) (bool, error) {
+	if err := m.checkClosed(ctx); err != nil {
+		return false, err
+	}
+	if err := m.b.validate(tenantID); err != nil {
+		return false, err
+	}
+	return m.b.exists(ctx, tenantID)
+}
+
+// Remove shuts the tenant's runner down, waiting for its running tasks
+// until ctx ends (tasks still running then are interrupted) and for the
+// manager's calls using the runner (Execute, ExecuteAsync, Metrics: they
+// end with [cloacina.ErrRunnerClosed] or their result), and deletes all of
+// the tenant's data, even when ctx has ended by then. Removing a
+// tenant that has neither a runner nor storage returns [ErrTenantNotFound].
+// A later Runner call for the tenant creates new, empty storage.
+//
+// Remove returns nil once the data is deleted: an error of the runner's
+// shutdown (such as interrupted tasks) is logged.
+func (m *manager) Remove(ctx context.Context, tenantID string) error {
+	if err := m.check(tenantID); err != nil {
+		return err
+	}
+	s, err := m.lock(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	defer m.unlock(tenantID, s)
+	exists, err := m.Exists(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	r := s.runner
+	s.runner = nil
+	m.mu.Unlock()
+	if r == nil && !exists {
+		return fmt.Errorf("%w: %q", ErrTenantNotFound, tenantID)
+	}
+	if r != nil {
+		if err := r.Shutdown(ctx); err != nil {
+			m.log.Warn("shutting down the runner of a removed tenant", "tenant", tenantID, "err", err)
+		}
+		// Calls of the manager still using the runner end promptly now that
+		// it is shut down: let them finish on the tenant's data.
+		m.mu.Lock()
+		var idle chan struct{}
+		if s.uses > 0 {
+			if s.idle == nil {
+				s.idle = make(chan struct{})
+			}
+			idle = s.idle
+		}
+		m.mu.Unlock()
+		if idle != nil {
+			select {
+			case <-idle:
+			case <-ctx.Done():
+			}
+		}
+	}
+	dctx := ctx
+	if ctx.Err() != nil {
+		// ctx bounded the wait for the tenant's tasks: the data goes anyway.
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), deleteTimeout)
+		defer cancel()
+	}
+	if err := m.b.delete(dctx, tenantID); err != nil {
+		return fmt.Errorf("tenant %q: deleting its data: %w", tenantID, err)
+	}
+	m.log.Info("tenant removed", append([]any{"tenant", tenantID}, m.b.where(tenantID)...)...)
+	return nil
+}
+
+// Metrics returns the tenant's metrics, computed in SQL by
+// [cloacina.Runner.Metrics]. Like every use of a tenant, it opens the
+// tenant, creating its storage when missing.
+func (m *manager) Metrics(ctx context.Context, tenantID string) (*cloacina.Metrics, error) {
+	if err := m.check(tenantID); err != nil {
+		return nil, err
+	}
+	r, done, err := m.use(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	mt, err := r.Metrics(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("tenant %q: metrics: %w", tenantID, err)
+	}
+	return mt, nil
+}
+
+// Close shuts every tenant's runner down (see [cloacina.Runner.Shutdown]),
+// all at once, each waiting for its running tasks until ctx ends, then
+// waits for creations, removals and calls in progress, and then releases the
+// storage (a PostgresManager shuts its engine down). The errors are
+// joined. After Close, every method, Close included, returns
+// [ErrManagerClosed]. The tenants' data is kept.
+func (m *manager) Close(ctx context.Context) error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrManagerClosed
+	}
+	m.closed = true
+	type open struct {
+		id string
+		r  *cloacina.Runner
+	}
+	var runners []open
+	for id, s := range m.slots {
+		if s.runner != nil {
+			runners = append(runners, open{id, s.runner})
+			s.runner = nil
+		}
+	}
+	m.mu.Unlock()
+	slices.SortFunc(runners, func(a, b open) int { return strings.Compare(a.id, b.id) })
+
+	errs := make([]error, len(runners)+2)
+	var wg sync.WaitGroup
+	for i, o := range runners {
+		wg.Go(func() {
+			if err := o.r.Shutdown(ctx); err != nil {
+				errs[i] = fmt.Errorf("tenant %q: shutting down: %w", o.id, err)
+			}
+		})
+	}
+	wg.Wait()
+	// A runner being opened now is shut down by its opener, which sees
+	// that the manager is closed; a removal in progress finishes, and so
+	// do the calls using the runners, which are shut down.
+	idle := make(chan struct{})
+	go func() { m.ops.Wait(); close(idle) }()
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		errs[len(runners)] = fmt.Errorf("tenant: waiting for tenant operations in progress: %w", ctx.Err())
+	}
+	if err := m.b.close(ctx); err != nil {
+		errs[len(runners)+1] = fmt.Errorf("tenant: closing: %w", err)
+	}
+	m.log.Info("tenant manager closed", "runners", len(runners))
+	return errors.Join(errs...)
+}
