@@ -79,6 +79,8 @@ type tenant struct {
 	waiters    map[string]map[chan struct{}]bool
 	hot        bool      // may have claimable tasks now
 	sweepDue   bool      // look for stale claims in the next round
+	failures   int       // rounds failed in a row
+	backoff    time.Time // after a failed round, no round before this
 	polled     bool      // made hot by a poll or a notification, not by this process
 	due        time.Time // earliest known future ready time; zero: none
 	recoverOwn bool      // recover tasks left Running under our WorkerID
@@ -332,7 +334,6 @@ func (e *Engine) loop() {
 	ctx := context.Background()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	failures := 0
 	for {
 		select {
 		case <-e.wake:
@@ -340,13 +341,7 @@ func (e *Engine) loop() {
 		case <-e.stop:
 			return
 		}
-		wait, failed := e.round(ctx)
-		if failed {
-			failures++
-			wait = min(time.Duration(failures)*100*time.Millisecond, 5*time.Second)
-		} else {
-			failures = 0
-		}
+		wait := e.round(ctx)
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
@@ -370,7 +365,7 @@ type roundJob struct {
 
 // round runs one dispatch round over the tenants that have something to
 // do, and returns how long the dispatcher may sleep.
-func (e *Engine) round(ctx context.Context) (time.Duration, bool) {
+func (e *Engine) round(ctx context.Context) time.Duration {
 	now := time.Now()
 	e.mu.Lock()
 	n := len(e.ring)
@@ -417,6 +412,15 @@ func (e *Engine) round(ctx context.Context) (time.Duration, bool) {
 	quota := e.shares(order, free)
 	var jobs []roundJob
 	for _, t := range order {
+		if now.Before(t.backoff) {
+			// A tenant whose rounds fail waits alone; new executions are
+			// still answered (they fail fast while its database does).
+			if len(t.creates) > 0 {
+				jobs = append(jobs, roundJob{t: t, creates: t.creates})
+				t.creates = nil
+			}
+			continue
+		}
 		j := roundJob{t: t, creates: t.creates, outs: t.outcomes, recoverOwn: t.recoverOwn && !t.draining && !e.cfg.EnqueueOnly,
 			quota: quota[t], sweep: t.sweepDue && !e.cfg.EnqueueOnly}
 		if beat {
@@ -433,25 +437,14 @@ func (e *Engine) round(ctx context.Context) (time.Duration, bool) {
 	}
 	e.mu.Unlock()
 
-	failed := false
 	par := 1
 	if e.db.Backend() == "postgres" {
 		par = max(1, min(4, e.cfg.DBPoolSize/4))
 	}
-	var mu sync.Mutex
-	runJobs(jobs, par, func(j roundJob) {
-		if !e.runJob(ctx, j, now) {
-			mu.Lock()
-			failed = true
-			mu.Unlock()
-		}
-	})
+	runJobs(jobs, par, func(j roundJob) { e.runJob(ctx, j, now) })
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if failed {
-		return 0, true
-	}
 	free = e.cfg.MaxConcurrentTasks - e.inflight
 	if e.cfg.EnqueueOnly {
 		free = 0
@@ -461,14 +454,18 @@ func (e *Engine) round(ctx context.Context) (time.Duration, bool) {
 		wait = min(wait, time.Until(e.nextBeat))
 	}
 	for _, t := range e.ring {
+		if now := time.Now(); now.Before(t.backoff) {
+			wait = min(wait, t.backoff.Sub(now))
+			continue
+		}
 		if len(t.creates) > 0 || len(t.outcomes) > 0 || (t.hot && free > 0 && !t.draining) {
-			return 0, false
+			return 0
 		}
 		if !t.due.IsZero() {
 			wait = min(wait, time.Until(t.due))
 		}
 	}
-	return max(wait, time.Millisecond), false
+	return max(wait, time.Millisecond)
 }
 
 func isClosed(ch chan struct{}) bool {
@@ -544,28 +541,36 @@ func (e *Engine) shares(order []*tenant, free int) map[*tenant]int {
 }
 
 // runJob runs one tenant's round and applies its result to the tenant's
-// state. It reports whether the round's transaction succeeded.
-func (e *Engine) runJob(ctx context.Context, j roundJob, now time.Time) bool {
+// state. A failed round keeps the finished attempts for later and holds the
+// tenant back, longer after each failure in a row (up to 30s); other
+// tenants go on.
+func (e *Engine) runJob(ctx context.Context, j roundJob, now time.Time) {
 	t := j.t
 	res, err := t.round(ctx, j, now)
 	if err != nil {
-		e.log.Error("dispatch round failed; retrying", "schema", t.name, "err", err)
 		e.mu.Lock()
 		t.outcomes = append(j.outs, t.outcomes...)
 		if j.quota > 0 {
 			t.hot = true
 		}
+		t.recoverOwn = t.recoverOwn || j.recoverOwn
+		t.sweepDue = t.sweepDue || j.sweep
+		t.failures++
+		wait := min(time.Duration(t.failures)*100*time.Millisecond, 30*time.Second)
+		t.backoff = time.Now().Add(wait)
 		e.mu.Unlock()
+		e.log.Error("dispatch round failed; retrying", "schema", t.name, "err", err, "retry_in", wait)
 		for _, c := range j.creates {
 			c.done <- fmt.Errorf("cloacina: recording execution: %w", err)
 		}
-		return false
+		return
 	}
 	for _, c := range j.creates {
 		c.done <- nil
 	}
 	cold := false
 	e.mu.Lock()
+	t.failures, t.backoff = 0, time.Time{}
 	if j.recoverOwn {
 		t.recoverOwn = false
 	}
@@ -613,7 +618,6 @@ func (e *Engine) runJob(ctx context.Context, j roundJob, now time.Time) bool {
 		close(t.drained)
 	}
 	e.mu.Unlock()
-	return true
 }
 
 // Schemas lists the PostgreSQL schemas of the database that hold tenant

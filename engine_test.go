@@ -2,6 +2,7 @@ package cloacina_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -158,6 +159,47 @@ func TestEnginePostgres(t *testing.T) {
 		}
 	})
 
+	t.Run("a failing tenant does not hold the others back", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		url := srv.NewDatabase(t)
+		eng := newEngine(t, url, cloacina.WithWorkflows(single))
+		broken, err := eng.Runner(ctx, "broken")
+		if err != nil {
+			t.Fatal(err)
+		}
+		healthy, err := eng.Runner(ctx, "healthy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The broken tenant's schema disappears behind the engine's back:
+		// every one of its rounds fails from now on.
+		db, err := sql.Open("pgx", url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.ExecContext(ctx, `DROP SCHEMA broken CASCADE`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := broken.ExecuteAsync(ctx, "single", nil); err == nil {
+			t.Fatal("starting an execution in a dropped schema succeeded")
+		}
+		// Healthy executions keep their pace: with one backoff for the whole
+		// engine they took seconds each after a few failed rounds.
+		start := time.Now()
+		for range 30 {
+			if res, err := healthy.Execute(ctx, "single", nil); err != nil || res.Status != cloacina.ExecutionCompleted {
+				t.Fatalf("healthy execute: %v", err)
+			}
+		}
+		// About 0.3s when tenants back off alone; over 10s with one backoff
+		// for the whole engine.
+		if el := time.Since(start); el > 4*time.Second {
+			t.Fatalf("30 executions of the healthy tenant took %v while another tenant failed", el)
+		}
+	})
+
 	t.Run("another engine's work arrives by NOTIFY", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -230,4 +272,38 @@ func mustParseUUID(t *testing.T, s string) uuid.UUID {
 		t.Fatal(err)
 	}
 	return id
+}
+
+func TestRunnerAfterShutdownSaysClosed(t *testing.T) {
+	ctx := context.Background()
+	url, _ := sqliteURL(t)
+	single := cloacina.NewWorkflow("single").Task("t", noop).MustBuild()
+	r, err := cloacina.NewRunner(ctx, url, cloacina.WithWorkflows(single), cloacina.WithLogger(discardLogger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Execute(ctx, "single", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	id := res.ExecutionID
+	checks := map[string]error{}
+	_, checks["ExecutionStatus"] = r.ExecutionStatus(ctx, id)
+	_, checks["ExecutionResult"] = r.ExecutionResult(ctx, id)
+	_, checks["ExecutionEvents"] = r.ExecutionEvents(ctx, id)
+	_, checks["ListExecutions"] = r.ListExecutions(ctx, cloacina.ListOptions{})
+	_, checks["Metrics"] = r.Metrics(ctx)
+	_, checks["Wait"] = r.Wait(ctx, id)
+	_, checks["Execute"] = r.Execute(ctx, "single", nil)
+	checks["Pause"] = r.Pause(ctx, id)
+	checks["Resume"] = r.Resume(ctx, id)
+	checks["Cancel"] = r.Cancel(ctx, id)
+	for name, err := range checks {
+		if !errors.Is(err, cloacina.ErrRunnerClosed) {
+			t.Errorf("%s after Shutdown: %v, want ErrRunnerClosed", name, err)
+		}
+	}
 }

@@ -307,6 +307,9 @@ func (h *ExecutionHandle) Cancel(ctx context.Context) error { return h.r.Cancel(
 // If the runner shuts down first, Wait returns [ErrRunnerClosed]; the
 // execution goes on when a runner next serves the database.
 func (r *Runner) Wait(ctx context.Context, id uuid.UUID) (*Result, error) {
+	if err := r.closed(); err != nil {
+		return nil, err
+	}
 	r.e.mu.Lock()
 	ch := r.t.addWaiter(id.String())
 	r.e.mu.Unlock()
@@ -357,7 +360,19 @@ func (r *Runner) ExecutionStatus(ctx context.Context, id uuid.UUID) (ExecutionSt
 	return ExecutionStatus(e.Status), nil
 }
 
+// closed returns ErrRunnerClosed once the runner has shut down: its
+// storage may be gone (a dropped schema, a closed pool).
+func (r *Runner) closed() error {
+	if isClosed(r.t.drained) {
+		return ErrRunnerClosed
+	}
+	return nil
+}
+
 func (r *Runner) getExecution(ctx context.Context, id uuid.UUID) (*store.Execution, error) {
+	if err := r.closed(); err != nil {
+		return nil, err
+	}
 	e, err := r.t.store.GetExecution(ctx, id.String())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s", ErrExecutionNotFound, id)
@@ -412,6 +427,9 @@ func (r *Runner) result(ctx context.Context, e *store.Execution) (*Result, error
 
 // ListExecutions lists executions, newest first.
 func (r *Runner) ListExecutions(ctx context.Context, opts ListOptions) (*ExecutionPage, error) {
+	if err := r.closed(); err != nil {
+		return nil, err
+	}
 	limit := opts.Limit
 	switch {
 	case limit < 0:
@@ -486,6 +504,9 @@ func (r *Runner) ExecutionEvents(ctx context.Context, id uuid.UUID) ([]Event, er
 // Metrics summarises the executions in the runner's database, computed in
 // SQL.
 func (r *Runner) Metrics(ctx context.Context) (*Metrics, error) {
+	if err := r.closed(); err != nil {
+		return nil, err
+	}
 	m, err := r.t.store.Metrics(ctx)
 	if err != nil {
 		return nil, err
@@ -525,6 +546,9 @@ func (r *Runner) Resume(ctx context.Context, id uuid.UUID) error {
 // their runner's next heartbeat). Cancelling a terminal execution returns
 // [ErrInvalidTransition].
 func (r *Runner) Cancel(ctx context.Context, id uuid.UUID) error {
+	if err := r.closed(); err != nil {
+		return err
+	}
 	sid := id.String()
 	now := time.Now()
 	err := r.t.store.Write(ctx, func(tx store.Tx) error {
@@ -576,6 +600,9 @@ func (r *Runner) Cancel(ctx context.Context, id uuid.UUID) error {
 }
 
 func (r *Runner) transition(ctx context.Context, id uuid.UUID, from []ExecutionStatus, to ExecutionStatus, ev EventType) error {
+	if err := r.closed(); err != nil {
+		return err
+	}
 	sid := id.String()
 	now := time.Now()
 	fs := make([]string, len(from))

@@ -165,17 +165,24 @@ func Redact(rawURL string) string {
 				u.User = url.UserPassword(u.User.Username(), "REDACTED")
 			}
 		}
-		q := u.Query()
-		changed := false
-		for k := range q {
-			if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
-				q.Set(k, "REDACTED")
-				changed = true
+		// A query that does not decode (a bad %-escape) may still hold a
+		// password: hide it whole. Connection URLs have no fragment, so a
+		// '#' can only be part of a secret.
+		if q, err := url.ParseQuery(u.RawQuery); err != nil {
+			u.RawQuery = "REDACTED"
+		} else {
+			changed := false
+			for k := range q {
+				if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
+					q.Set(k, "REDACTED")
+					changed = true
+				}
+			}
+			if changed {
+				u.RawQuery = q.Encode()
 			}
 		}
-		if changed {
-			u.RawQuery = q.Encode()
-		}
+		u.Fragment, u.RawFragment = "", ""
 		return u.String()
 	}
 	s := secretKV.ReplaceAllString(rawURL, "${1}REDACTED")

@@ -80,6 +80,8 @@ func TestRedact(t *testing.T) {
 		{name: "IPv6 host", url: "postgres://u:Hunter2xyz@[::1]:5432/app", password: "Hunter2xyz", want: "postgres://u:REDACTED@[::1]:5432/app"},
 		{name: "password query parameter", url: "postgres://u@db.example/app?password=Hunter2xyz&sslmode=disable", password: "Hunter2xyz", keep: []string{"db.example/app", "sslmode=disable"}},
 		{name: "no scheme", url: "u:Hunter2xyz@db.example/app", password: "Hunter2xyz"},
+		{name: "bad escape in the query", url: "postgres://h/db?sslmode=disable&password=Hunter2%zz", password: "Hunter2"},
+		{name: "hash in a password parameter", url: "postgres://h/db?password=Hunter2#xyz", password: "xyz"},
 		{name: "keyword/value DSN", url: "host=db.example user=u password=Hunter2xyz dbname=app", password: "Hunter2xyz"},
 		{name: "no password", url: "postgres://u@db.example/app", want: "postgres://u@db.example/app"},
 		{name: "no user", url: "postgres://db.example:5432/app?sslmode=disable", want: "postgres://db.example:5432/app?sslmode=disable"},
