@@ -24,13 +24,12 @@ func (tn *tenant) recoverTasks(ctx context.Context, tx store.Tx, tasks []*store.
 	}
 	ups := make([]store.TaskUpdate, len(tasks))
 	for i, t := range tasks {
-		u := store.TaskUpdate{ID: t.ID, From: string(TaskRunning), Attempt: t.Attempt, ClaimedBy: t.ClaimedBy,
-			Release: true, Recovered: true}
-		if t.RecoveryCount+1 > tn.e.cfg.MaxRecoveries {
+		u := store.TaskUpdate{ID: t.ID, From: string(TaskRunning), Attempt: t.Attempt, ClaimedBy: t.ClaimedBy, Release: true}
+		if t.RecoveryCount >= tn.e.cfg.MaxRecoveries {
 			u.To, u.CompletedAt = string(TaskFailed), now
 			u.Error = fmt.Sprintf("ABANDONED: %s; the task was recovered %d times", why, t.RecoveryCount)
 		} else {
-			u.To, u.ReadyAt, u.UndoAttempt = string(TaskReady), now, true
+			u.To, u.ReadyAt, u.UndoAttempt, u.Recovered = string(TaskReady), now, true, true
 		}
 		ups[i] = u
 	}

@@ -3,9 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -448,14 +451,27 @@ func migrationError(schema, what string, err error) error {
 }
 
 // retryable reports whether a transaction failed for a reason that a retry
-// can cure: a PostgreSQL serialization failure or deadlock.
+// can cure: a PostgreSQL serialization failure or deadlock, or a connection
+// the server ended (a restart, pg_terminate_backend): the pool drops the
+// dead connection and the retry gets a fresh one.
 func retryable(err error) bool {
 	var se interface{ SQLState() string }
+	if errors.As(err, &se) && (se.SQLState() == "40001" || se.SQLState() == "40P01") {
+		return true
+	}
+	return connectionLost(err)
+}
+
+// connectionLost reports whether err says a connection to the server was
+// ended or could not be made.
+func connectionLost(err error) bool {
+	var se interface{ SQLState() string }
 	if errors.As(err, &se) {
-		switch se.SQLState() {
-		case "40001", "40P01":
+		code := se.SQLState()
+		if code == "57P01" || code == "57P02" || code == "57P03" || strings.HasPrefix(code, "08") {
 			return true
 		}
 	}
-	return false
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
 }

@@ -93,6 +93,17 @@ func (r reader) queryRow(ctx context.Context, text string, args ...any) *sql.Row
 // that first switches to the role, so the database enforces the tenant's
 // privileges on every statement.
 func read[T any](ctx context.Context, s *sqlStore, fn func(reader) (T, error)) (T, error) {
+	// A connection the server ended fails once; the pool then drops it.
+	for try := 0; ; try++ {
+		out, err := readOnce(ctx, s, fn)
+		if err == nil || try == 2 || !retryable(err) || ctx.Err() != nil {
+			return out, err
+		}
+		s.dropIdleIfBroken(err)
+	}
+}
+
+func readOnce[T any](ctx context.Context, s *sqlStore, fn func(reader) (T, error)) (T, error) {
 	if s.role == "" {
 		return fn(reader{s: s})
 	}
@@ -311,9 +322,24 @@ func (s *sqlStore) Write(ctx context.Context, fn func(Tx) error) error {
 		if err == nil || !retryable(err) || ctx.Err() != nil {
 			return err
 		}
+		s.dropIdleIfBroken(err)
 		time.Sleep(time.Duration(try+1) * 5 * time.Millisecond)
 	}
 	return err
+}
+
+// dropIdleIfBroken closes the pool's idle connections after an error that
+// says the server ended a connection (a restart, pg_terminate_backend): the
+// others are most likely dead too, and would each fail one more attempt.
+func (s *sqlStore) dropIdleIfBroken(err error) {
+	if !connectionLost(err) {
+		return
+	}
+	for _, db := range []*sql.DB{s.w, s.r} {
+		n := db.Stats().MaxOpenConnections
+		db.SetMaxIdleConns(-1)
+		db.SetMaxIdleConns(n)
+	}
 }
 
 func (s *sqlStore) writeOnce(ctx context.Context, fn func(Tx) error) error {
