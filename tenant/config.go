@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -248,77 +247,5 @@ func (c Config) LogValue() slog.Value {
 	)
 }
 
-// redacted replaces secrets in URLs.
-const redacted = "REDACTED"
-
-// redactURL hides the password of a database URL: the one of its user
-// information and any query parameter whose name contains "password"
-// (PostgreSQL accepts ?password= and ?sslpassword=). A URL that does not
-// parse has everything between "://" and its last '@', and its query,
-// hidden. A string without a scheme, such as a keyword/value connection
-// string (host=db password=secret), has its password= and sslpassword=
-// values hidden by [cloacina.RedactURL].
-//
-// It is stricter than [cloacina.RedactURL], which keeps a query it cannot
-// parse (and with it a password=a%zz) and, for "user:secret@host", the
-// host: LoadConfig's messages rely on both.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || (u.User == nil && strings.Contains(raw, "@")) {
-		// An '@' outside the user information means a password with a
-		// character that should have been escaped: hide the guess.
-		return redactUnparsed(raw)
-	}
-	if u.Scheme == "" {
-		return cloacina.RedactURL(raw)
-	}
-	changed := false
-	if u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), redacted)
-			changed = true
-		}
-	}
-	if u.RawQuery != "" {
-		q, err := url.ParseQuery(u.RawQuery)
-		if err != nil {
-			u.RawQuery = redacted
-			changed = true
-		} else {
-			queryChanged := false
-			for k := range q {
-				if strings.Contains(strings.ToLower(k), "password") {
-					q[k] = []string{redacted}
-					queryChanged = true
-				}
-			}
-			if queryChanged {
-				u.RawQuery = q.Encode()
-				changed = true
-			}
-		}
-	}
-	if u.Fragment != "" {
-		// Database URLs have no fragment: it is a password's stray '#'.
-		u.Fragment, u.RawFragment = redacted, ""
-		changed = true
-	}
-	if !changed {
-		return raw
-	}
-	return u.String()
-}
-
-func redactUnparsed(raw string) string {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return redacted
-	}
-	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
-		rest = redacted + rest[at:]
-	}
-	if q := strings.IndexAny(rest, "?#"); q >= 0 {
-		rest = rest[:q] + "?" + redacted
-	}
-	return scheme + "://" + rest
-}
+// redactURL hides the secrets of a database URL (see cloacina.RedactURL).
+func redactURL(raw string) string { return cloacina.RedactURL(raw) }

@@ -114,7 +114,7 @@ func TestRedactConnectionString(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"host=db password=secret", "host=db password=REDACTED"},
 		{"host=db user=u password='se cret' sslpassword=x dbname=d", "host=db user=u password=REDACTED sslpassword=REDACTED dbname=d"},
-		{"host=db password=a@b", "REDACTED"},
+		{"host=db password=a@b", "host=db password=REDACTED"},
 		{"data/app.db", "data/app.db"},
 	}
 	for _, tt := range tests {

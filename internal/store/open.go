@@ -156,47 +156,70 @@ func Kind(rawURL string) (string, error) {
 
 var secretKV = regexp.MustCompile(`(?i)((?:ssl)?password\s*=\s*)('[^']*'|\S+)`)
 
+const redacted = "REDACTED"
+
 // Redact hides the secrets in a database URL or connection string: the
-// password of user:password@, and password= / sslpassword= parameters.
-// What it cannot parse it redacts generously.
+// password of user:password@, every query parameter whose name contains
+// "password", and password= in key/value connection strings. What it
+// cannot parse it redacts generously: an '@' outside the user part means a
+// password with an unescaped character, and everything before it goes.
 func Redact(rawURL string) string {
-	// A URL whose user part did not parse as one (an unescaped '/' in the
-	// password) still has an '@' outside it: redact it the generous way.
-	if u, err := url.Parse(rawURL); err == nil && u.Scheme != "" && u.Host != "" && (u.User != nil || !strings.Contains(rawURL, "@")) {
-		if u.User != nil {
-			if _, has := u.User.Password(); has {
-				u.User = url.UserPassword(u.User.Username(), "REDACTED")
-			}
+	scheme, rest, hasScheme := strings.Cut(rawURL, "://")
+	if !hasScheme {
+		if strings.Contains(rawURL, "=") {
+			return secretKV.ReplaceAllString(rawURL, "${1}"+redacted)
 		}
+		if strings.Contains(rawURL, "@") {
+			return redacted
+		}
+		return rawURL
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" || (u.User == nil && strings.Contains(rawURL, "@")) {
+		if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+			rest = redacted + rest[at:]
+		}
+		if q := strings.IndexAny(rest, "?#"); q >= 0 {
+			rest = rest[:q] + "?" + redacted
+		}
+		return scheme + "://" + rest
+	}
+	changed := false
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), redacted)
+			changed = true
+		}
+	}
+	if u.RawQuery != "" {
 		// A query that does not decode (a bad %-escape) may still hold a
-		// password: hide it whole. Connection URLs have no fragment, so a
-		// '#' can only be part of a secret.
+		// password: hide it whole.
 		if q, err := url.ParseQuery(u.RawQuery); err != nil {
-			u.RawQuery = "REDACTED"
+			u.RawQuery = redacted
+			changed = true
 		} else {
-			changed := false
+			qc := false
 			for k := range q {
-				if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
-					q.Set(k, "REDACTED")
-					changed = true
+				if strings.Contains(strings.ToLower(k), "password") {
+					q[k] = []string{redacted}
+					qc = true
 				}
 			}
-			if changed {
+			if qc {
 				u.RawQuery = q.Encode()
+				changed = true
 			}
 		}
-		u.Fragment, u.RawFragment = "", ""
-		return u.String()
 	}
-	s := secretKV.ReplaceAllString(rawURL, "${1}REDACTED")
-	if i := strings.LastIndex(s, "@"); i >= 0 {
-		start := 0
-		if j := strings.Index(s, "://"); j >= 0 && j < i {
-			start = j + 3
-		}
-		s = s[:start] + "REDACTED" + s[i:]
+	if u.Fragment != "" {
+		// Database URLs have no fragment: it is a password's stray '#'.
+		u.Fragment, u.RawFragment = redacted, ""
+		changed = true
 	}
-	return s
+	if !changed {
+		return rawURL
+	}
+	return u.String()
 }
 
 // SQLitePath returns the file path of a sqlite:// URL: everything after
