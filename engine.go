@@ -403,6 +403,11 @@ func (e *Engine) round(ctx context.Context) time.Duration {
 		if !t.due.IsZero() && !now.Before(t.due) {
 			t.hot, t.due = true, time.Time{}
 		}
+		// New executions and finished tasks make tasks ready in this very
+		// round: claim them in it too, rather than one round later.
+		if len(t.creates) > 0 || len(t.outcomes) > 0 {
+			t.hot = true
+		}
 		order = append(order, t)
 	}
 	free := e.cfg.MaxConcurrentTasks - e.inflight

@@ -580,3 +580,43 @@ type redactedSecretError struct {
 
 func (e *redactedSecretError) Error() string { return e.msg }
 func (e *redactedSecretError) Unwrap() error { return e.cause }
+
+// GrantTenantRole makes member (a service role, such as the user of a
+// [SecureManager]'s shared pool) a member of the tenant role username, so
+// that member may SET ROLE to it (see [cloacina.WithTenantRole]). On
+// PostgreSQL 16 and later the membership is granted WITH INHERIT FALSE,
+// SET TRUE: member gains none of the tenant's privileges outside SET ROLE.
+// On older servers that holds when member is NOINHERIT; otherwise member
+// inherits the privileges of every tenant role it is granted.
+// Granting twice changes nothing.
+//
+// An unknown role is an error wrapping [ErrTenantNotFound], a role that is
+// not a tenant role of this database one wrapping [ErrNotTenant].
+func (a *Admin) GrantTenantRole(ctx context.Context, username, member string) error {
+	if err := ValidateID(username, false); err != nil {
+		return fmt.Errorf("tenant: username: %w", err)
+	}
+	if member == "" || len(member) > MaxIDLength || strings.ContainsRune(member, 0) {
+		return fmt.Errorf("%w: member role %s", cloacina.ErrInvalidOption, quoteID(member))
+	}
+	prefix := roleMarkerPrefix + "database=" + a.database + " schema="
+	exists, err := a.checkRoleMarker(ctx, username, func(c string) bool { return strings.HasPrefix(c, prefix) })
+	if err != nil {
+		return a.redact(err)
+	}
+	if !exists {
+		return fmt.Errorf("%w: role %q does not exist", ErrTenantNotFound, username)
+	}
+	var version int
+	if err := a.pool.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+		return a.redact(fmt.Errorf("tenant: granting role %s: %w", username, err))
+	}
+	q := "GRANT " + pgx.Identifier{username}.Sanitize() + " TO " + pgx.Identifier{member}.Sanitize()
+	if version >= 160000 {
+		q += " WITH INHERIT FALSE, SET TRUE"
+	}
+	if _, err := a.pool.Exec(ctx, q); err != nil {
+		return a.redact(fmt.Errorf("tenant: granting role %s to %s: %w", username, member, err))
+	}
+	return nil
+}
