@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/cloacina-go/cloacina/internal/store"
@@ -14,6 +15,7 @@ import (
 // roundResult is what one tenant's round did.
 type roundResult struct {
 	claimed   []*store.Task
+	inputs    map[int64]*claimInput // by claimed task id
 	finished  []string
 	readied   int            // tasks made Ready (before claiming)
 	lost      map[int64]bool // running tasks whose claim is gone
@@ -100,6 +102,9 @@ func (t *tenant) round(ctx context.Context, j roundJob, now time.Time) (roundRes
 				return err
 			}
 			events = append(events, evs...)
+			if res.inputs, err = t.loadInputs(ctx, tx, res.claimed); err != nil {
+				return err
+			}
 		}
 		if res.readied > 0 && len(res.claimed) == j.quota {
 			if err := tx.NotifyReady(ctx, t.e.cfg.WorkerID); err != nil {
@@ -398,8 +403,69 @@ func (tn *tenant) startExecutions(ctx context.Context, tx store.Tx, claimed []*s
 	return events, nil
 }
 
+// claimInput is what a claimed task starts from, read in the claiming
+// transaction: its execution's input and the outcomes of the tasks it
+// depends on or its trigger rule names.
+type claimInput struct {
+	input []byte
+	outs  []store.TaskOutcome
+}
+
+// inputNames lists the tasks whose outcomes a task needs: its dependencies
+// and the tasks its trigger rule names.
+func (tn *tenant) inputNames(t *store.Task) []string {
+	names := slices.Clone(t.Deps)
+	if wf := tn.workflows[t.WorkflowName]; wf != nil {
+		if def := wf.byID[t.Name]; def != nil && def.trigger != nil {
+			for _, c := range def.trigger.conds {
+				if c.task != "" {
+					names = append(names, c.task)
+				}
+			}
+		}
+	}
+	return names
+}
+
+// loadInputs reads, in one pass for the whole round, what the claimed tasks
+// start from, so that a task costs no read of its own.
+func (tn *tenant) loadInputs(ctx context.Context, tx store.Tx, claimed []*store.Task) (map[int64]*claimInput, error) {
+	if len(claimed) == 0 {
+		return nil, nil
+	}
+	var execIDs []string
+	seen := map[string]bool{}
+	var refs []store.TaskRef
+	names := make(map[int64][]string, len(claimed))
+	for _, t := range claimed {
+		if !seen[t.ExecutionID] {
+			seen[t.ExecutionID] = true
+			execIDs = append(execIDs, t.ExecutionID)
+		}
+		names[t.ID] = tn.inputNames(t)
+		for _, n := range names[t.ID] {
+			refs = append(refs, store.TaskRef{ExecutionID: t.ExecutionID, Name: n})
+		}
+	}
+	inputs, outs, err := tx.LoadInputs(ctx, execIDs, refs)
+	if err != nil {
+		return nil, err
+	}
+	res := make(map[int64]*claimInput, len(claimed))
+	for _, t := range claimed {
+		ci := &claimInput{input: inputs[t.ExecutionID]}
+		for _, n := range names[t.ID] {
+			if o, ok := outs[store.TaskRef{ExecutionID: t.ExecutionID, Name: n}]; ok {
+				ci.outs = append(ci.outs, o)
+			}
+		}
+		res[t.ID] = ci
+	}
+	return res, nil
+}
+
 // launch runs a claimed task in its own goroutine.
-func (e *Engine) launch(t *tenant, task *store.Task) {
+func (e *Engine) launch(t *tenant, task *store.Task, in *claimInput) {
 	tctx, cancel := context.WithCancelCause(context.Background())
 	e.mu.Lock()
 	e.inflight++
@@ -409,7 +475,7 @@ func (e *Engine) launch(t *tenant, task *store.Task) {
 	e.mu.Unlock()
 	go func() {
 		defer e.workers.Done()
-		o := t.runTask(tctx, task)
+		o := t.runTask(tctx, task, in)
 		cancel(nil)
 		e.mu.Lock()
 		e.inflight--
@@ -422,7 +488,7 @@ func (e *Engine) launch(t *tenant, task *store.Task) {
 }
 
 // runTask runs one claimed attempt and reports its outcome.
-func (tn *tenant) runTask(ctx context.Context, t *store.Task) outcome {
+func (tn *tenant) runTask(ctx context.Context, t *store.Task, in *claimInput) outcome {
 	o := outcome{task: t}
 	fail := func(kind outcomeKind, msg string) outcome {
 		o.kind, o.err, o.at = kind, msg, time.Now()
@@ -440,20 +506,10 @@ func (tn *tenant) runTask(ctx context.Context, t *store.Task) outcome {
 	if def.trigger != nil {
 		rule = *def.trigger
 	}
-	names := append([]string(nil), t.Deps...)
-	if rule.needsContext() || !rule.IsDefault() {
-		for _, c := range rule.conds {
-			if c.task != "" {
-				names = append(names, c.task)
-			}
-		}
+	if in == nil || in.input == nil {
+		return fail(outcomeFailed, "the execution's input was not found")
 	}
-	input, deps, err := tn.store.TaskInputs(ctx, t.ExecutionID, names)
-	if err != nil {
-		tn.e.log.Warn("loading task input failed; releasing the task", "schema", tn.name, "execution", t.ExecutionID, "task", t.Name, "err", err)
-		return fail(outcomeRelease, "")
-	}
-	data, states, err := taskInput(t.Deps, input, deps)
+	data, states, err := taskInput(t.Deps, in.input, in.outs)
 	if err != nil {
 		return fail(outcomeFailed, err.Error())
 	}

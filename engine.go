@@ -607,7 +607,7 @@ func (e *Engine) runJob(ctx context.Context, j roundJob, now time.Time) {
 	e.mu.Unlock()
 	t.notifyFinished(res.finished)
 	for _, task := range res.claimed {
-		e.launch(t, task)
+		e.launch(t, task, res.inputs[task.ID])
 	}
 	if cold {
 		if next, ok, err := t.store.NextReadyAt(ctx, t.wfNames); err == nil && ok {

@@ -160,7 +160,7 @@ type queries struct {
 	claim, updateTasks, updateExecutions        string
 	taskStates, completedContexts               string
 	getExecution, listTasks, listEvents         string
-	taskInputs                                  string
+	execInputs, taskOutcomes                    string
 	nextReadyAt, runningTasks                   string
 	heartbeat, cancelledTasks                   string
 	metricsExec, metricsTasks                   string
@@ -232,11 +232,9 @@ WHERE execution_id IN ` + d.list("$1", "uuid") + ` AND status = 'Completed'`)
 	q.listTasks = d.sql(`SELECT ` + taskCols + ` FROM {t}tasks WHERE execution_id = $1 ORDER BY id`)
 	q.listEvents = d.sql(`SELECT id, execution_id, task_name, type, attempt, message, worker, created_at
 FROM {t}events WHERE execution_id = $1 AND id > $2 ORDER BY id LIMIT $3`)
-	// One statement: the execution's input (the row with an empty name,
-	// which no task has) and the named tasks' outcomes.
-	q.taskInputs = d.sql(`SELECT '', '', input FROM {t}executions WHERE id = $1
-UNION ALL
-SELECT name, status, context FROM {t}tasks WHERE execution_id = $1 AND name IN ` + d.list("$2", "text"))
+	q.execInputs = d.sql(`SELECT id, input FROM {t}executions WHERE id IN ` + d.list("$1", "uuid"))
+	q.taskOutcomes = d.sql(`SELECT t.execution_id, t.name, t.status, t.context FROM {t}tasks AS t
+JOIN ` + d.rows("$1", col{"eid", "uuid"}, col{"tname", "text"}) + ` AS u ON t.execution_id = u.eid AND t.name = u.tname`)
 	q.nextReadyAt = d.sql(`SELECT c.ready_at FROM {t}tasks AS c JOIN {t}executions AS e ON e.id = c.execution_id
 WHERE c.status = 'Ready' AND e.status IN ('Pending', 'Running') AND c.workflow_name IN ` + d.list("$1", "text") + `
 ORDER BY c.ready_at LIMIT 1`)
@@ -259,7 +257,7 @@ WHERE status IN ('Ready', 'Running') GROUP BY status`)
 
 func (q queries) all() []string {
 	return []string{q.insertExecutions, q.insertTasks, q.insertEvents, q.claim, q.updateTasks, q.updateExecutions,
-		q.taskStates, q.completedContexts, q.getExecution, q.listTasks, q.listEvents, q.taskInputs,
+		q.taskStates, q.completedContexts, q.getExecution, q.listTasks, q.listEvents, q.execInputs, q.taskOutcomes,
 		q.nextReadyAt, q.runningTasks, q.heartbeat, q.cancelledTasks, q.metricsExec, q.metricsTasks}
 }
 
@@ -817,50 +815,67 @@ func (s *sqlStore) listEvents(ctx context.Context, r reader, executionID string,
 	return out, nil
 }
 
-type taskInputs struct {
-	input []byte
-	outs  []TaskOutcome
+type refRow struct {
+	EID   string `json:"eid"`
+	TName string `json:"tname"`
 }
 
-func (s *sqlStore) TaskInputs(ctx context.Context, executionID string, names []string) ([]byte, []TaskOutcome, error) {
-	p, err := jsonParam(nonNil(names))
-	if err != nil {
-		return nil, nil, err
-	}
-	ti, err := read(ctx, s, func(r reader) (taskInputs, error) { return s.taskInputs(ctx, r, executionID, p) })
-	return ti.input, ti.outs, err
-}
-
-func (s *sqlStore) taskInputs(ctx context.Context, r reader, executionID, p string) (taskInputs, error) {
-	rows, err := r.query(ctx, s.q.taskInputs, executionID, p)
-	if err != nil {
-		return taskInputs{}, fmt.Errorf("store: task inputs: %w", err)
-	}
-	defer rows.Close()
-	var input []byte
-	var out []TaskOutcome
-	for rows.Next() {
-		var o TaskOutcome
-		var c sql.NullString
-		if err := rows.Scan(&o.Name, &o.Status, &c); err != nil {
-			return taskInputs{}, fmt.Errorf("store: task inputs: %w", err)
+func (t *sqlTx) LoadInputs(ctx context.Context, executionIDs []string, tasks []TaskRef) (map[string][]byte, map[TaskRef]TaskOutcome, error) {
+	inputs := make(map[string][]byte, len(executionIDs))
+	outs := make(map[TaskRef]TaskOutcome, len(tasks))
+	if len(executionIDs) > 0 {
+		p, err := jsonParam(executionIDs)
+		if err != nil {
+			return nil, nil, err
 		}
-		if o.Name == "" {
-			input = []byte(c.String)
-			continue
+		rows, err := t.query(ctx, t.s.q.execInputs, p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("store: load inputs: %w", err)
 		}
-		if c.Valid {
-			o.Context = []byte(c.String)
+		for rows.Next() {
+			var id, in string
+			if err := rows.Scan(&id, &in); err != nil {
+				rows.Close()
+				return nil, nil, fmt.Errorf("store: load inputs: %w", err)
+			}
+			inputs[id] = []byte(in)
 		}
-		out = append(out, o)
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, fmt.Errorf("store: load inputs: %w", err)
+		}
 	}
-	if err := rows.Err(); err != nil {
-		return taskInputs{}, fmt.Errorf("store: task inputs: %w", err)
+	if len(tasks) > 0 {
+		refs := make([]refRow, len(tasks))
+		for i, r := range tasks {
+			refs[i] = refRow{r.ExecutionID, r.Name}
+		}
+		p, err := jsonParam(refs)
+		if err != nil {
+			return nil, nil, err
+		}
+		rows, err := t.query(ctx, t.s.q.taskOutcomes, p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("store: load inputs: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var o TaskOutcome
+			var eid string
+			var c sql.NullString
+			if err := rows.Scan(&eid, &o.Name, &o.Status, &c); err != nil {
+				return nil, nil, fmt.Errorf("store: load inputs: %w", err)
+			}
+			if c.Valid {
+				o.Context = []byte(c.String)
+			}
+			outs[TaskRef{eid, o.Name}] = o
+		}
+		if err := rows.Err(); err != nil {
+			return nil, nil, fmt.Errorf("store: load inputs: %w", err)
+		}
 	}
-	if input == nil {
-		return taskInputs{}, ErrNotFound
-	}
-	return taskInputs{input, out}, nil
+	return inputs, outs, nil
 }
 
 func (s *sqlStore) NextReadyAt(ctx context.Context, workflows []string) (time.Time, bool, error) {

@@ -115,6 +115,12 @@ type RunningFilter struct {
 	Limit           int
 }
 
+// TaskRef names one task of one execution.
+type TaskRef struct {
+	ExecutionID string
+	Name        string
+}
+
 // TaskOutcome is a task's state and saved context as a dependent sees it.
 type TaskOutcome struct {
 	Name    string
@@ -154,9 +160,6 @@ type Store interface {
 	ListExecutions(ctx context.Context, f ExecutionFilter) ([]*Execution, error)
 	ListTasks(ctx context.Context, executionID string) ([]*Task, error)
 	ListEvents(ctx context.Context, executionID string, afterID int64, limit int) ([]*Event, error)
-	// TaskInputs returns the execution's input and the state and saved
-	// context of the named tasks of that execution.
-	TaskInputs(ctx context.Context, executionID string, names []string) ([]byte, []TaskOutcome, error)
 	// NextReadyAt returns the earliest ready_at of a Ready task of the given
 	// workflows in an execution that may run, and false when there is none.
 	NextReadyAt(ctx context.Context, workflows []string) (time.Time, bool, error)
@@ -188,6 +191,10 @@ type Tx interface {
 	// claimant when empty) whose heartbeat is older than f.HeartbeatBefore
 	// (any when zero), oldest heartbeat first, at most f.Limit.
 	RunningTasks(ctx context.Context, f RunningFilter) ([]*Task, error)
+	// LoadInputs returns the inputs of the executions, by id, and the
+	// state and saved context of the given tasks: what claimed tasks need to
+	// start, read in the claiming transaction.
+	LoadInputs(ctx context.Context, executionIDs []string, tasks []TaskRef) (map[string][]byte, map[TaskRef]TaskOutcome, error)
 	// Heartbeat renews the heartbeat of the given tasks that are still
 	// Running under worker's claim. It returns the ids it renewed, and the
 	// ids (among all given) whose execution was cancelled.

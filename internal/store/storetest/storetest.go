@@ -60,7 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"NotifyReadyInWrite", testNotifyReady},
 		{"CompletedContexts", testCompletedContexts},
 		{"Events", testEvents},
-		{"TaskInputs", testTaskInputs},
+		{"LoadInputs", testTaskInputs},
 		{"NextReadyAt", testNextReadyAt},
 		{"ListExecutions", testListExecutions},
 		{"Metrics", testMetrics},
@@ -1220,7 +1220,6 @@ func testEvents(t *testing.T, open func(t *testing.T) store.Store) {
 
 func testTaskInputs(t *testing.T, open func(t *testing.T) store.Store) {
 	s := open(t)
-	ctx := context.Background()
 	e := newExec(t, "wf", "Running")
 	e.Input = []byte(`{"in": "put", "list": [1, 2]}`)
 	other := newExec(t, "wf", "Running")
@@ -1238,42 +1237,43 @@ func testTaskInputs(t *testing.T, open func(t *testing.T) store.Store) {
 		store.TaskUpdate{ID: ots["a"].ID, From: "Ready", To: "Completed", Context: []byte(`{"wrong": 1}`)},
 	)
 
-	input, outs, err := s.TaskInputs(ctx, e.ID, []string{"a", "b", "missing"})
-	if err != nil {
-		t.Fatalf("TaskInputs: %v", err)
+	ref := func(e *store.Execution, name string) store.TaskRef { return store.TaskRef{ExecutionID: e.ID, Name: name} }
+	missing := newID(t)
+	var inputs map[string][]byte
+	var outs map[store.TaskRef]store.TaskOutcome
+	write(t, s, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		inputs, outs, err = tx.LoadInputs(ctx, []string{e.ID, missing},
+			[]store.TaskRef{ref(e, "a"), ref(e, "b"), ref(e, "missing"), ref(other, "a")})
+		return err
+	})
+	checkJSONObject(t, "LoadInputs input", inputs[e.ID], e.Input)
+	if _, ok := inputs[missing]; ok || len(inputs) != 1 {
+		t.Errorf("LoadInputs inputs for %d executions (missing one included: %v), want 1", len(inputs), ok)
 	}
-	checkJSONObject(t, "TaskInputs input", input, e.Input)
-	byName := map[string]store.TaskOutcome{}
-	for _, o := range outs {
-		if _, dup := byName[o.Name]; dup {
-			t.Errorf("TaskInputs returned %s twice", o.Name)
-		}
-		byName[o.Name] = o
+	if len(outs) != 3 {
+		t.Errorf("LoadInputs outcomes = %v, want e/a, e/b, other/a", slices.Collect(maps.Keys(outs)))
 	}
-	if len(byName) != 2 {
-		t.Errorf("TaskInputs outcomes = %v, want a and b", slices.Collect(maps.Keys(byName)))
-	}
-	if o := byName["a"]; o.Status != "Completed" {
+	if o := outs[ref(e, "a")]; o.Status != "Completed" {
 		t.Errorf("a = %+v, want Completed", o)
 	} else {
 		checkJSONObject(t, "a Context", o.Context, []byte(`{"a":{"deep":true}}`))
 	}
-	if o := byName["b"]; o.Status != "Failed" || o.Context != nil {
+	if o := outs[ref(e, "b")]; o.Status != "Failed" || o.Context != nil {
 		t.Errorf("b = {%s, %q}, want {Failed, nil}", o.Status, o.Context)
 	}
-
-	input, outs, err = s.TaskInputs(ctx, e.ID, nil)
-	if err != nil || len(outs) != 0 {
-		t.Errorf("TaskInputs(no names) = %v, %v; want no outcomes", outs, err)
+	if o := outs[ref(other, "a")]; o.Status != "Completed" {
+		t.Errorf("other/a = %+v, want Completed", o)
+	} else {
+		checkJSONObject(t, "other/a Context", o.Context, []byte(`{"wrong":1}`))
 	}
-	checkJSONObject(t, "TaskInputs(no names) input", input, e.Input)
-
-	if _, _, err := s.TaskInputs(ctx, newID(t), []string{"a"}); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("TaskInputs(missing execution): err = %v, want ErrNotFound", err)
-	}
-	if _, _, err := s.TaskInputs(ctx, newID(t), nil); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("TaskInputs(missing execution, no names): err = %v, want ErrNotFound", err)
-	}
+	write(t, s, func(ctx context.Context, tx store.Tx) error {
+		ins, os, err := tx.LoadInputs(ctx, nil, nil)
+		if err != nil || len(ins) != 0 || len(os) != 0 {
+			t.Errorf("LoadInputs(nothing) = %v, %v, %v; want empty", ins, os, err)
+		}
+		return nil
+	})
 }
 
 func testNextReadyAt(t *testing.T, open func(t *testing.T) store.Store) {
@@ -1647,12 +1647,15 @@ func testJSONRoundTrip(t *testing.T, open func(t *testing.T) store.Store) {
 				checkJSONObject(t, "CompletedContexts", cc[e.ID]["t"], p)
 				return nil
 			})
-			input, outs, err := s.TaskInputs(ctx, e.ID, []string{"t"})
-			if err != nil || len(outs) != 1 {
-				t.Fatalf("TaskInputs = %d outcomes, %v", len(outs), err)
-			}
-			checkJSONObject(t, "TaskInputs input", input, p)
-			checkJSONObject(t, "TaskInputs context", outs[0].Context, p)
+			write(t, s, func(ctx context.Context, tx store.Tx) error {
+				ins, outs, err := tx.LoadInputs(ctx, []string{e.ID}, []store.TaskRef{{ExecutionID: e.ID, Name: "t"}})
+				if err != nil || len(outs) != 1 {
+					t.Fatalf("LoadInputs = %d outcomes, %v", len(outs), err)
+				}
+				checkJSONObject(t, "LoadInputs input", ins[e.ID], p)
+				checkJSONObject(t, "LoadInputs context", outs[store.TaskRef{ExecutionID: e.ID, Name: "t"}].Context, p)
+				return nil
+			})
 		})
 	}
 }
