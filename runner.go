@@ -291,7 +291,7 @@ func (h *ExecutionHandle) ID() uuid.UUID { return h.id }
 // Wait blocks until the execution is terminal, or ctx ends, and returns its
 // result.
 func (h *ExecutionHandle) Wait(ctx context.Context) (*Result, error) {
-	return h.r.wait(ctx, h.id, h.done)
+	return h.r.wait(ctx, h.id, h.done, true)
 }
 
 // Status returns the execution's current state.
@@ -313,21 +313,31 @@ func (r *Runner) Wait(ctx context.Context, id uuid.UUID) (*Result, error) {
 	r.e.mu.Lock()
 	ch := r.t.addWaiter(id.String())
 	r.e.mu.Unlock()
-	return r.wait(ctx, id, ch)
+	return r.wait(ctx, id, ch, false)
 }
 
-func (r *Runner) wait(ctx context.Context, id uuid.UUID, done chan struct{}) (*Result, error) {
+//
+// fresh says that the waiter was registered before the execution was
+// recorded, so there is nothing to read before it closes (or the poll
+// interval passes: another process may finish the execution).
+func (r *Runner) wait(ctx context.Context, id uuid.UUID, done chan struct{}, fresh bool) (*Result, error) {
 	sid := id.String()
+	waiter := done
 	defer func() {
 		r.e.mu.Lock()
-		r.t.removeWaiter(sid, done)
+		r.t.removeWaiter(sid, waiter)
 		r.e.mu.Unlock()
 	}()
 	// The execution may be finished by another process: poll as a safety net.
 	tick := time.NewTicker(r.e.cfg.PollInterval)
 	defer tick.Stop()
-	for {
-		e, err := r.t.store.GetExecution(ctx, sid)
+	for first := true; ; first = false {
+		if first && fresh {
+			if res, ok, err := r.waitStep(ctx, sid, &done, tick); ok {
+				return res, err
+			}
+		}
+		e, tasks, err := r.t.store.GetExecutionTasks(ctx, sid)
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return nil, fmt.Errorf("%w: %s", ErrExecutionNotFound, sid)
@@ -337,18 +347,28 @@ func (r *Runner) wait(ctx context.Context, id uuid.UUID, done chan struct{}) (*R
 			}
 			r.e.log.Warn("reading execution while waiting", "schema", r.t.name, "execution", sid, "err", err)
 		} else if ExecutionStatus(e.Status).Terminal() {
-			return r.result(ctx, e)
+			return r.resultOf(e, tasks)
 		}
-		select {
-		case <-done:
-			done = nil // closed: read the final state once more
-		case <-tick.C:
-		case <-r.t.drained:
-			return nil, fmt.Errorf("%w: execution %s is not finished; wait for it through another runner", ErrRunnerClosed, sid)
-		case <-ctx.Done():
-			return nil, fmt.Errorf("cloacina: waiting for execution %s: %w", sid, ctx.Err())
+		if res, ok, err := r.waitStep(ctx, sid, &done, tick); ok {
+			return res, err
 		}
 	}
+}
+
+// waitStep blocks until the waiter closes (then it stops waiting on it),
+// the poll interval passes, the runner shuts down or ctx ends; ok reports
+// that waiting is over with res, err.
+func (r *Runner) waitStep(ctx context.Context, sid string, done *chan struct{}, tick *time.Ticker) (res *Result, ok bool, err error) {
+	select {
+	case <-*done:
+		*done = nil // closed: read the final state
+	case <-tick.C:
+	case <-r.t.drained:
+		return nil, true, fmt.Errorf("%w: execution %s is not finished; wait for it through another runner", ErrRunnerClosed, sid)
+	case <-ctx.Done():
+		return nil, true, fmt.Errorf("cloacina: waiting for execution %s: %w", sid, ctx.Err())
+	}
+	return nil, false, nil
 }
 
 // ExecutionStatus returns the state of an execution.
@@ -391,6 +411,14 @@ func (r *Runner) ExecutionResult(ctx context.Context, id uuid.UUID) (*Result, er
 }
 
 func (r *Runner) result(ctx context.Context, e *store.Execution) (*Result, error) {
+	tasks, err := r.t.store.ListTasks(ctx, e.ID)
+	if err != nil {
+		return nil, err
+	}
+	return r.resultOf(e, tasks)
+}
+
+func (r *Runner) resultOf(e *store.Execution, tasks []*store.Task) (*Result, error) {
 	id, err := uuid.Parse(e.ID)
 	if err != nil {
 		return nil, fmt.Errorf("cloacina: stored execution id %q: %w", e.ID, err)
@@ -409,10 +437,6 @@ func (r *Runner) result(ctx context.Context, e *store.Execution) (*Result, error
 			return nil, fmt.Errorf("cloacina: stored context of %s: %w", e.ID, err)
 		}
 		res.Context = c
-	}
-	tasks, err := r.t.store.ListTasks(ctx, e.ID)
-	if err != nil {
-		return nil, err
 	}
 	for _, t := range tasks {
 		tr := TaskResult{Name: t.Name, Status: TaskStatus(t.Status), Attempts: t.Attempt, Error: t.Error,

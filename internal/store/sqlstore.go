@@ -672,6 +672,27 @@ func (s *sqlStore) GetExecution(ctx context.Context, id string) (*Execution, err
 	})
 }
 
+type execTasks struct {
+	e     *Execution
+	tasks []*Task
+}
+
+func (s *sqlStore) GetExecutionTasks(ctx context.Context, id string) (*Execution, []*Task, error) {
+	et, err := read(ctx, s, func(r reader) (execTasks, error) {
+		e, err := oneExecution(r.query(ctx, s.q.getExecution, id))
+		if err != nil {
+			return execTasks{}, err
+		}
+		rows, err := r.query(ctx, s.q.listTasks, id)
+		if err != nil {
+			return execTasks{}, fmt.Errorf("store: list tasks: %w", err)
+		}
+		tasks, err := scanTasks(rows)
+		return execTasks{e, tasks}, err
+	})
+	return et.e, et.tasks, err
+}
+
 func oneExecution(rows *sql.Rows, err error) (*Execution, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: get execution: %w", err)

@@ -157,6 +157,9 @@ type Store interface {
 	Write(ctx context.Context, fn func(Tx) error) error
 
 	GetExecution(ctx context.Context, id string) (*Execution, error)
+	// GetExecutionTasks reads an execution and its tasks in one go (one
+	// transaction when the store acts as a role).
+	GetExecutionTasks(ctx context.Context, id string) (*Execution, []*Task, error)
 	ListExecutions(ctx context.Context, f ExecutionFilter) ([]*Execution, error)
 	ListTasks(ctx context.Context, executionID string) ([]*Task, error)
 	ListEvents(ctx context.Context, executionID string, afterID int64, limit int) ([]*Event, error)

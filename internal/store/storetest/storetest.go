@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ExecutionRoundTrip", testExecutionRoundTrip},
 		{"GetExecutionNotFound", testGetExecutionNotFound},
 		{"InsertTasksListTasks", testInsertTasksListTasks},
+		{"GetExecutionTasks", testGetExecutionTasks},
 		{"ClaimSelectsClaimableTasks", testClaimSelects},
 		{"ClaimLimitAndOrder", testClaimLimitAndOrder},
 		{"ClaimSetsFields", testClaimSetsFields},
@@ -711,6 +712,26 @@ func claimAll(t testing.TB, s store.Store, wf, worker string, taskNames ...strin
 		t.Fatalf("claimed %v, want %v", names(got), taskNames)
 	}
 	return e, tasksByName(t, s, e.ID)
+}
+
+func testGetExecutionTasks(t *testing.T, open func(t *testing.T) store.Store) {
+	s := open(t)
+	ctx := context.Background()
+	e := newExec(t, "wf", "Running")
+	insert(t, s, []*store.Execution{e}, []*store.Task{newTask(e, "a", "Ready", base), newTask(e, "b", "NotStarted", time.Time{}, "a")})
+	got, tasks, err := s.GetExecutionTasks(ctx, e.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != e.ID || got.Status != "Running" {
+		t.Errorf("execution = %s %s, want %s Running", got.ID, got.Status, e.ID)
+	}
+	if n := names(tasks); len(n) != 2 || n[0] != "a" || n[1] != "b" || len(tasks[1].Deps) != 1 {
+		t.Errorf("tasks = %v (deps of b %v), want [a b] with b depending on a", n, tasks[len(tasks)-1].Deps)
+	}
+	if _, _, err := s.GetExecutionTasks(ctx, newID(t)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing execution: %v, want ErrNotFound", err)
+	}
 }
 
 func testHeartbeat(t *testing.T, open func(t *testing.T) store.Store) {
