@@ -126,7 +126,7 @@ func (t *tenant) applyOutcomes(ctx context.Context, tx store.Tx, outs []outcome,
 	ups := make([]store.TaskUpdate, len(outs))
 	for i, o := range outs {
 		u := store.TaskUpdate{ID: o.task.ID, From: string(TaskRunning), Attempt: o.task.Attempt,
-			ClaimedBy: t.e.cfg.WorkerID, Error: o.err, Release: true}
+			ClaimedBy: t.e.cfg.WorkerID, ClaimedAt: o.task.StartedAt, Error: o.err, Release: true}
 		switch o.kind {
 		case outcomeCompleted:
 			u.To, u.Context, u.CompletedAt = string(TaskCompleted), o.context, o.at
@@ -467,10 +467,17 @@ func (tn *tenant) loadInputs(ctx context.Context, tx store.Tx, claimed []*store.
 // launch runs a claimed task in its own goroutine.
 func (e *Engine) launch(t *tenant, task *store.Task, in *claimInput) {
 	tctx, cancel := context.WithCancelCause(context.Background())
+	rt := &runningTask{executionID: task.ExecutionID, claimedAt: task.StartedAt, cancel: cancel}
 	e.mu.Lock()
 	e.inflight++
 	t.inflight++
-	t.running[task.ID] = &runningTask{executionID: task.ExecutionID, cancel: cancel}
+	if old := t.running[task.ID]; old != nil {
+		// This runner claimed the task again after its earlier claim was
+		// recovered (its heartbeats had stopped reaching the database): the
+		// earlier run is void.
+		old.cancel(errClaimLost)
+	}
+	t.running[task.ID] = rt
 	e.workers.Add(1)
 	e.mu.Unlock()
 	go func() {
@@ -480,7 +487,9 @@ func (e *Engine) launch(t *tenant, task *store.Task, in *claimInput) {
 		e.mu.Lock()
 		e.inflight--
 		t.inflight--
-		delete(t.running, task.ID)
+		if t.running[task.ID] == rt {
+			delete(t.running, task.ID)
+		}
 		t.outcomes = append(t.outcomes, o)
 		e.mu.Unlock()
 		e.signal()

@@ -428,7 +428,11 @@ func (e *Engine) round(ctx context.Context) time.Duration {
 		}
 		j := roundJob{t: t, creates: t.creates, outs: t.outcomes, recoverOwn: t.recoverOwn && !t.draining && !e.cfg.EnqueueOnly,
 			quota: quota[t], sweep: t.sweepDue && !e.cfg.EnqueueOnly}
-		if beat {
+		// A sweep first renews this runner's own claims in the same
+		// transaction, so that tasks it is still running (whose heartbeats
+		// could not reach the database for a while) are not taken for
+		// orphans.
+		if beat || j.sweep {
 			for id := range t.running {
 				j.beat = append(j.beat, id)
 			}

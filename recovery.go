@@ -24,7 +24,8 @@ func (tn *tenant) recoverTasks(ctx context.Context, tx store.Tx, tasks []*store.
 	}
 	ups := make([]store.TaskUpdate, len(tasks))
 	for i, t := range tasks {
-		u := store.TaskUpdate{ID: t.ID, From: string(TaskRunning), Attempt: t.Attempt, ClaimedBy: t.ClaimedBy, Release: true}
+		u := store.TaskUpdate{ID: t.ID, From: string(TaskRunning), Attempt: t.Attempt, ClaimedBy: t.ClaimedBy,
+			ClaimedAt: t.StartedAt, Release: true}
 		if t.RecoveryCount >= tn.e.cfg.MaxRecoveries {
 			u.To, u.CompletedAt = string(TaskFailed), now
 			u.Error = fmt.Sprintf("ABANDONED: %s; the task was recovered %d times", why, t.RecoveryCount)

@@ -29,6 +29,7 @@ type Runner struct {
 
 type runningTask struct {
 	executionID string
+	claimedAt   time.Time // the claim's token (started_at)
 	cancel      context.CancelCauseFunc
 }
 

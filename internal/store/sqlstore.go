@@ -208,10 +208,12 @@ RETURNING ` + d.returning("t.", taskCols))
   attempt = t.attempt - CASE WHEN u.undo_attempt THEN 1 ELSE 0 END
 FROM ` + d.rows("$1", col{"tid", "bigint"}, col{"from_status", "text"}, col{"to_status", "text"},
 		col{"attempt", "integer"}, col{"claimed_by", "text"}, col{"context", "text"}, col{"error", "text"},
-		col{"ready_at", "bigint"}, col{"completed_at", "bigint"}, col{"release", "boolean"}, col{"recovered", "boolean"}, col{"undo_attempt", "boolean"}) + ` AS u
+		col{"ready_at", "bigint"}, col{"completed_at", "bigint"}, col{"release", "boolean"}, col{"recovered", "boolean"}, col{"undo_attempt", "boolean"},
+		col{"claimed_at", "bigint"}) + ` AS u
 WHERE t.id = u.tid AND t.status = u.from_status
   AND (u.attempt = 0 OR t.attempt = u.attempt)
   AND (u.claimed_by = '' OR t.claimed_by = u.claimed_by)
+  AND (u.claimed_at = 0 OR t.started_at = u.claimed_at)
 RETURNING id`)
 	q.updateExecutions = d.sql(`UPDATE {t}executions AS e SET
   status = u.to_status,
@@ -479,6 +481,7 @@ type taskUpdateRow struct {
 	Release     bool    `json:"release"`
 	Recovered   bool    `json:"recovered"`
 	UndoAttempt bool    `json:"undo_attempt"`
+	ClaimedAt   int64   `json:"claimed_at"`
 }
 
 func (t *sqlTx) UpdateTasks(ctx context.Context, ups []TaskUpdate) (map[int64]bool, error) {
@@ -488,7 +491,7 @@ func (t *sqlTx) UpdateTasks(ctx context.Context, ups []TaskUpdate) (map[int64]bo
 	rows := make([]taskUpdateRow, len(ups))
 	for i, u := range ups {
 		rows[i] = taskUpdateRow{u.ID, u.From, u.To, u.Attempt, u.ClaimedBy, docParam(u.Context), u.Error,
-			micros(u.ReadyAt), micros(u.CompletedAt), u.Release, u.Recovered, u.UndoAttempt}
+			micros(u.ReadyAt), micros(u.CompletedAt), u.Release, u.Recovered, u.UndoAttempt, micros(u.ClaimedAt)}
 	}
 	p, err := jsonParam(rows)
 	if err != nil {

@@ -74,6 +74,10 @@ type TaskUpdate struct {
 	// Guards; zero values do not guard.
 	Attempt   int
 	ClaimedBy string
+	// ClaimedAt guards with the claim's start time (started_at), which
+	// tells apart two claims of one attempt by one worker (after a
+	// recovery, the same runner may claim the task again).
+	ClaimedAt time.Time
 	// New values.
 	Context     []byte    // set when non-nil
 	Error       string    // always set

@@ -791,6 +791,7 @@ func testUpdateTasksGuards(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ClaimedBy mismatch", done(store.TaskUpdate{From: "Running", ClaimedBy: "w2"})},
 		{"ClaimedBy mismatch with matching attempt", done(store.TaskUpdate{From: "Running", Attempt: 1, ClaimedBy: "w2"})},
 		{"ClaimedBy prefix", done(store.TaskUpdate{From: "Running", ClaimedBy: "w"})},
+		{"ClaimedAt mismatch (an earlier claim of the same attempt)", done(store.TaskUpdate{From: "Running", Attempt: 1, ClaimedBy: "w1", ClaimedAt: a.StartedAt.Add(-time.Second)})},
 		{"missing id", func() store.TaskUpdate { u := done(store.TaskUpdate{From: "Running"}); u.ID = a.ID + 1000; return u }()},
 	} {
 		checkTaskIDs(t, tc.name, updateTasks(t, s, tc.up))
@@ -799,7 +800,7 @@ func testUpdateTasksGuards(t *testing.T, open func(t *testing.T) store.Store) {
 	if !reflect.DeepEqual(got, a) {
 		t.Errorf("after refused updates the task is %+v, want unchanged %+v", got, a)
 	}
-	checkTaskIDs(t, "matching guards", updateTasks(t, s, done(store.TaskUpdate{From: "Running", Attempt: 1, ClaimedBy: "w1"})), a.ID)
+	checkTaskIDs(t, "matching guards", updateTasks(t, s, done(store.TaskUpdate{From: "Running", Attempt: 1, ClaimedBy: "w1", ClaimedAt: a.StartedAt})), a.ID)
 	if got := tasksByName(t, s, e.ID)["a"]; got.Status != "Completed" {
 		t.Errorf("after a matching update Status = %q, want Completed", got.Status)
 	}
