@@ -52,7 +52,9 @@ func (d dialect) rows(param string, cols ...col) string {
 			}
 			fmt.Fprintf(&b, "json_extract(value, '$.%s') AS %s", c.name, c.name)
 		}
-		fmt.Fprintf(&b, " FROM json_each(%s))", param)
+		// LIMIT -1 keeps SQLite from flattening the subquery into the
+		// statement, which would evaluate each json_extract once per use.
+		fmt.Fprintf(&b, " FROM json_each(%s) LIMIT -1)", param)
 		return b.String()
 	}
 	fmt.Fprintf(&b, "(SELECT * FROM json_to_recordset(%s::json) AS r(", param)

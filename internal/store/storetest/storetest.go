@@ -1259,7 +1259,9 @@ func testTaskInputs(t *testing.T, open func(t *testing.T) store.Store) {
 		store.TaskUpdate{ID: ots["a"].ID, From: "Ready", To: "Completed", Context: []byte(`{"wrong": 1}`)},
 	)
 
-	ref := func(e *store.Execution, name string) store.TaskRef { return store.TaskRef{ExecutionID: e.ID, Name: name} }
+	ref := func(e *store.Execution, name string) store.TaskRef {
+		return store.TaskRef{ExecutionID: e.ID, Name: name}
+	}
 	missing := newID(t)
 	var inputs map[string][]byte
 	var outs map[store.TaskRef]store.TaskOutcome
