@@ -317,7 +317,6 @@ func (r *Runner) Wait(ctx context.Context, id uuid.UUID) (*Result, error) {
 	return r.wait(ctx, id, ch, false)
 }
 
-//
 // fresh says that the waiter was registered before the execution was
 // recorded, so there is nothing to read before it closes (or the poll
 // interval passes: another process may finish the execution).
