@@ -467,7 +467,7 @@ func applyMigrations(ctx context.Context, tx *sql.Tx, d dialect, schema string) 
 func migrationError(schema, what string, err error) error {
 	var se interface{ SQLState() string }
 	if errors.As(err, &se) && se.SQLState() == "42501" {
-		return fmt.Errorf("%w: schema %q: %s: %v; apply them as an admin with tenant.Admin.Migrate or `cloacina migrate --schema %s`",
+		return fmt.Errorf("%w: schema %q: %s: %w; apply them as an admin: (*tenant.Admin).Migrate(ctx, %q)",
 			ErrMigrationRequired, schema, what, err, schema)
 	}
 	return fmt.Errorf("store: migrate schema %q: %s: %w", schema, what, err)

@@ -158,7 +158,7 @@ func TestPostgresRoleIsEnforced(t *testing.T) {
 	if !errors.Is(err, store.ErrMigrationRequired) {
 		t.Fatalf("opening a new schema as the role: %v, want ErrMigrationRequired", err)
 	}
-	if !strings.Contains(err.Error(), "tenant.Admin.Migrate") {
+	if !strings.Contains(err.Error(), "tenant.Admin).Migrate") || !isSQLState(err, "42501") {
 		t.Errorf("the error does not name the admin command: %v", err)
 	}
 }
