@@ -30,7 +30,7 @@ func DependsOn(ids ...string) TaskOption {
 // Timeout bounds one attempt of the task. Zero means the runner's default
 // (see [WithTaskTimeout]); a negative value is invalid.
 func Timeout(d time.Duration) TaskOption {
-	return func(t *taskDef) { t.timeout = d; t.timeoutSet = true }
+	return func(t *taskDef) { t.timeout = d }
 }
 
 // Retry sets the task's retry policy. Without it a task is attempted once.
@@ -55,7 +55,6 @@ type taskDef struct {
 	fn          TaskFunc
 	deps        []string
 	timeout     time.Duration
-	timeoutSet  bool
 	retry       *RetryPolicy
 	trigger     *TriggerRule
 	description string
