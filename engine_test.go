@@ -140,6 +140,8 @@ func TestEnginePostgres(t *testing.T) {
 		}
 		if m.ReadyTasks == 0 {
 			t.Errorf("the noisy tenant's backlog was gone before the quiet tenant's task ran: no fair share")
+		} else if m.OldestReadyTask.IsZero() || time.Since(m.OldestReadyTask) > time.Minute {
+			t.Errorf("OldestReadyTask = %v with %d ready tasks, want the recent time the backlog became ready", m.OldestReadyTask, m.ReadyTasks)
 		}
 		for {
 			m, err := noisy.Metrics(ctx)

@@ -128,4 +128,7 @@ type Metrics struct {
 	ByStatus         map[ExecutionStatus]int64
 	ReadyTasks       int64
 	RunningTasks     int64
+	// OldestReadyTask is when the longest-waiting Ready task became ready
+	// (zero when none is): the queue's lag.
+	OldestReadyTask time.Time
 }

@@ -536,7 +536,7 @@ func (r *Runner) Metrics(ctx context.Context) (*Metrics, error) {
 		return nil, err
 	}
 	out := &Metrics{TotalExecutions: m.Total, AvgExecutionTime: m.AvgDuration, ByStatus: map[ExecutionStatus]int64{},
-		ReadyTasks: m.ReadyTasks, RunningTasks: m.RunningTasks}
+		ReadyTasks: m.ReadyTasks, RunningTasks: m.RunningTasks, OldestReadyTask: m.OldestReadyTask}
 	for s, n := range m.ByStatus {
 		out.ByStatus[ExecutionStatus(s)] = n
 		if !ExecutionStatus(s).Terminal() {
