@@ -38,10 +38,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/cloacina-go/cloacina"
+	"github.com/cloacina-go/cloacina/internal/store"
 )
 
 // Manager runs workflows for many tenants, keeping each tenant's data apart.
@@ -72,7 +71,7 @@ var ErrTenantNotFound = errors.New("tenant: tenant not found")
 var ErrManagerClosed = errors.New("tenant: manager is closed")
 
 // MaxIDLength is the longest valid tenant id: PostgreSQL's identifier limit.
-const MaxIDLength = 63
+const MaxIDLength = store.MaxNameLength
 
 // ValidateID checks a tenant id. A valid id has 1 to [MaxIDLength]
 // characters: an ASCII letter or an underscore first, then ASCII letters,
@@ -84,42 +83,10 @@ const MaxIDLength = 63
 //
 // The error wraps [cloacina.ErrInvalidTenantID] and says what is wrong.
 func ValidateID(id string, allowHyphen bool) error {
-	if reason := idProblem(id, allowHyphen); reason != "" {
+	if reason := store.NameProblem(id, allowHyphen); reason != "" {
 		return fmt.Errorf("%w: %s: %s", cloacina.ErrInvalidTenantID, quoteID(id), reason)
 	}
 	return nil
-}
-
-func idProblem(id string, allowHyphen bool) string {
-	if id == "" {
-		return "it is empty"
-	}
-	if len(id) > MaxIDLength {
-		return fmt.Sprintf("it is %d bytes long, the limit is %d", len(id), MaxIDLength)
-	}
-	allowed := "letters, digits and underscores"
-	if allowHyphen {
-		allowed = "letters, digits, underscores and hyphens"
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_':
-			continue
-		case i == 0:
-			return "it must start with an ASCII letter or an underscore"
-		case c >= '0' && c <= '9', allowHyphen && c == '-':
-			continue
-		default:
-			r, _ := utf8.DecodeRuneInString(id[i:])
-			return fmt.Sprintf("character %q at offset %d is not allowed (only ASCII %s)", r, i, allowed)
-		}
-	}
-	lower := strings.ToLower(id)
-	if lower == "public" || lower == "information_schema" || strings.HasPrefix(lower, "pg_") {
-		return "the name is reserved"
-	}
-	return ""
 }
 
 // quoteID quotes an id for an error message, shortening a very long one.

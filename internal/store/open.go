@@ -18,6 +18,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
@@ -282,19 +283,52 @@ func connectSQLite(cfg Config) (*DB, error) {
 	return &DB{kind: "sqlite", url: cfg.URL, w: w, r: r}, nil
 }
 
-var schemaRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+// MaxNameLength is the longest schema (tenant) name: PostgreSQL's
+// identifier limit.
+const MaxNameLength = 63
 
-// ValidateSchema checks a PostgreSQL schema (tenant) name: 1-63
-// characters, a letter or underscore first, then letters, digits and
-// underscores; "public", "information_schema" and names starting with
-// "pg_" are reserved.
-func ValidateSchema(name string) error {
-	if !schemaRE.MatchString(name) {
-		return fmt.Errorf("%w: %q must be 1-63 characters: a letter or underscore, then letters, digits or underscores", ErrInvalidSchema, name)
+// NameProblem says what is wrong with a schema or tenant name, or "" when
+// it is valid: 1-63 bytes, an ASCII letter or underscore first, then ASCII
+// letters, digits and underscores (and hyphens when allowHyphen, for
+// SQLite file names); "public", "information_schema" and names starting
+// with "pg_" are reserved, whatever their case. It is the one rule every
+// layer applies.
+func NameProblem(id string, allowHyphen bool) string {
+	if id == "" {
+		return "it is empty"
 	}
-	lower := strings.ToLower(name)
+	if len(id) > MaxNameLength {
+		return fmt.Sprintf("it is %d bytes long, the limit is %d", len(id), MaxNameLength)
+	}
+	allowed := "letters, digits and underscores"
+	if allowHyphen {
+		allowed = "letters, digits, underscores and hyphens"
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_':
+			continue
+		case i == 0:
+			return "it must start with an ASCII letter or an underscore"
+		case c >= '0' && c <= '9', allowHyphen && c == '-':
+			continue
+		default:
+			r, _ := utf8.DecodeRuneInString(id[i:])
+			return fmt.Sprintf("character %q at offset %d is not allowed (only ASCII %s)", r, i, allowed)
+		}
+	}
+	lower := strings.ToLower(id)
 	if lower == "public" || lower == "information_schema" || strings.HasPrefix(lower, "pg_") {
-		return fmt.Errorf("%w: %q is reserved", ErrInvalidSchema, name)
+		return "the name is reserved"
+	}
+	return ""
+}
+
+// ValidateSchema checks a PostgreSQL schema (tenant) name with NameProblem.
+func ValidateSchema(name string) error {
+	if p := NameProblem(name, false); p != "" {
+		return fmt.Errorf("%w: %q: %s", ErrInvalidSchema, name, p)
 	}
 	return nil
 }
