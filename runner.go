@@ -403,15 +403,13 @@ func (r *Runner) getExecution(ctx context.Context, id uuid.UUID) (*store.Executi
 // ExecutionResult returns what is known of an execution now; Context is set
 // once it is terminal.
 func (r *Runner) ExecutionResult(ctx context.Context, id uuid.UUID) (*Result, error) {
-	e, err := r.getExecution(ctx, id)
-	if err != nil {
+	if err := r.closed(); err != nil {
 		return nil, err
 	}
-	return r.result(ctx, e)
-}
-
-func (r *Runner) result(ctx context.Context, e *store.Execution) (*Result, error) {
-	tasks, err := r.t.store.ListTasks(ctx, e.ID)
+	e, tasks, err := r.t.store.GetExecutionTasks(ctx, id.String())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrExecutionNotFound, id)
+	}
 	if err != nil {
 		return nil, err
 	}
