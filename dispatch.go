@@ -75,14 +75,14 @@ func (t *tenant) round(ctx context.Context, j roundJob, now time.Time) (roundRes
 			why = "heartbeat older than " + t.e.cfg.StaleClaimAfter.String()
 		}
 		if len(orphans) > 0 {
-			rec, evs, err := t.recoverTasks(ctx, tx, orphans, why, now)
+			rec, readied, evs, err := t.recoverTasks(ctx, tx, orphans, why, now)
 			if err != nil {
 				return err
 			}
 			for id := range rec {
 				touched[id] = true
 			}
-			res.readied += len(orphans)
+			res.readied += readied
 			events = append(events, evs...)
 		}
 		finished, readied, evs, err := t.advance(ctx, tx, touched, now)
@@ -427,6 +427,17 @@ func (tn *tenant) inputNames(t *store.Task) []string {
 	return names
 }
 
+// needsInput reports whether a task may start from its execution's input:
+// a root task, or one whose trigger rule can run it when none of its
+// dependencies completed. Under the default rule every dependency has
+// completed and saved its context, so the input is not read.
+func (tn *tenant) needsInput(t *store.Task) bool {
+	if len(t.Deps) == 0 {
+		return true
+	}
+	return !ruleOf(tn.workflows[t.WorkflowName], t.Name).IsDefault()
+}
+
 // loadInputs reads, in one pass for the whole round, what the claimed tasks
 // start from, so that a task costs no read of its own.
 func (tn *tenant) loadInputs(ctx context.Context, tx store.Tx, claimed []*store.Task) (map[int64]*claimInput, error) {
@@ -438,7 +449,7 @@ func (tn *tenant) loadInputs(ctx context.Context, tx store.Tx, claimed []*store.
 	var refs []store.TaskRef
 	names := make(map[int64][]string, len(claimed))
 	for _, t := range claimed {
-		if !seen[t.ExecutionID] {
+		if tn.needsInput(t) && !seen[t.ExecutionID] {
 			seen[t.ExecutionID] = true
 			execIDs = append(execIDs, t.ExecutionID)
 		}
@@ -515,8 +526,8 @@ func (tn *tenant) runTask(ctx context.Context, t *store.Task, in *claimInput) ou
 	if def.trigger != nil {
 		rule = *def.trigger
 	}
-	if in == nil || in.input == nil {
-		return fail(outcomeFailed, "the execution's input was not found")
+	if in == nil {
+		return fail(outcomeFailed, "the task's inputs were not loaded")
 	}
 	data, states, err := taskInput(t.Deps, in.input, in.outs)
 	if err != nil {
@@ -614,6 +625,9 @@ func taskInput(deps []string, input []byte, outs []store.TaskOutcome) (map[strin
 		data = MergeJSON(data, m)
 	}
 	if data == nil {
+		if input == nil {
+			return nil, nil, errors.New("the execution's input was not found")
+		}
 		m, err := decodeObject(input)
 		if err != nil {
 			return nil, nil, fmt.Errorf("execution input: %w", err)
