@@ -17,10 +17,13 @@ const DefaultMaxRecoveries = 3
 // them as abandoned, so a task that kills its worker cannot loop forever.
 // Each update is guarded by the claim it found, so a runner that is in fact
 // alive and finishing the task wins or loses cleanly.
-func (tn *tenant) recoverTasks(ctx context.Context, tx store.Tx, tasks []*store.Task, why string, now time.Time) (map[string]bool, []*store.Event, error) {
+//
+// It returns the executions whose tasks were abandoned (to advance), how
+// many tasks went back to Ready, and the events.
+func (tn *tenant) recoverTasks(ctx context.Context, tx store.Tx, tasks []*store.Task, why string, now time.Time) (map[string]bool, int, []*store.Event, error) {
 	touched := map[string]bool{}
 	if len(tasks) == 0 {
-		return touched, nil, nil
+		return touched, 0, nil, nil
 	}
 	ups := make([]store.TaskUpdate, len(tasks))
 	for i, t := range tasks {
@@ -36,8 +39,9 @@ func (tn *tenant) recoverTasks(ctx context.Context, tx store.Tx, tasks []*store.
 	}
 	changed, err := tx.UpdateTasks(ctx, ups)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
+	readied := 0
 	var events []*store.Event
 	for i, t := range tasks {
 		if !changed[t.ID] {
@@ -49,8 +53,9 @@ func (tn *tenant) recoverTasks(ctx context.Context, tx store.Tx, tasks []*store.
 			touched[t.ExecutionID] = true
 		} else {
 			ev.Type, ev.Message = string(EventTaskRecovered), fmt.Sprintf("%s (claimed by %s)", why, t.ClaimedBy)
+			readied++
 		}
 		events = append(events, ev)
 	}
-	return touched, events, nil
+	return touched, readied, events, nil
 }
