@@ -52,9 +52,7 @@ func (d dialect) rows(param string, cols ...col) string {
 			}
 			fmt.Fprintf(&b, "json_extract(value, '$.%s') AS %s", c.name, c.name)
 		}
-		// LIMIT -1 keeps SQLite from flattening the subquery into the
-		// statement, which would evaluate each json_extract once per use.
-		fmt.Fprintf(&b, " FROM json_each(%s) LIMIT -1)", param)
+		fmt.Fprintf(&b, " FROM json_each(%s))", param)
 		return b.String()
 	}
 	fmt.Fprintf(&b, "(SELECT * FROM json_to_recordset(%s::json) AS r(", param)
