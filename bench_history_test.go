@@ -3,7 +3,6 @@ package cloacina_test
 import (
 	"context"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -41,9 +40,7 @@ func BenchmarkSchedulingWithHistory(b *testing.B) {
 				}
 				lat = append(lat, time.Since(start))
 			}
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(lat[len(lat)*95/100].Microseconds())/1000, "p95-ms")
+			reportLatency(b, lat)
 		})
 	}
 }
