@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/cloacina-go/cloacina/internal/store"
+	"github.com/google/uuid"
 )
 
 // roundResult is what one tenant's round did.
 type roundResult struct {
 	claimed   []*store.Task
 	inputs    map[int64]*claimInput // by claimed task id
-	finished  []string
+	finished  []ExecutionObservation
 	readied   int            // tasks made Ready (before claiming)
 	lost      map[int64]bool // running tasks whose claim is gone
 	cancelled map[int64]bool // running tasks whose execution was cancelled
@@ -181,7 +182,7 @@ func (t *tenant) applyOutcomes(ctx context.Context, tx store.Tx, outs []outcome,
 // are all terminal become Ready (or Skipped when their trigger rule, if it
 // needs no context, says so, cascading), and executions whose tasks are all
 // terminal finish. It returns the executions that finished.
-func (tn *tenant) advance(ctx context.Context, tx store.Tx, touched map[string]bool, now time.Time) ([]string, int, []*store.Event, error) {
+func (tn *tenant) advance(ctx context.Context, tx store.Tx, touched map[string]bool, now time.Time) ([]ExecutionObservation, int, []*store.Event, error) {
 	if len(touched) == 0 {
 		return nil, 0, nil, nil
 	}
@@ -269,12 +270,13 @@ func (tn *tenant) advance(ctx context.Context, tx store.Tx, touched map[string]b
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	var finished []string
+	var finished []ExecutionObservation
 	for _, u := range execUps {
 		if !changed[u.ID] {
 			continue // cancelled meanwhile
 		}
-		finished = append(finished, u.ID)
+		eid, _ := uuid.Parse(u.ID)
+		finished = append(finished, ExecutionObservation{ExecutionID: eid, Workflow: byExec[u.ID][0].WorkflowName, Status: ExecutionStatus(u.To)})
 		typ := EventExecutionCompleted
 		if u.To == string(ExecutionFailed) {
 			typ = EventExecutionFailed
@@ -495,6 +497,7 @@ func (e *Engine) launch(t *tenant, task *store.Task, in *claimInput) {
 		defer e.workers.Done()
 		o := t.runTask(tctx, task, in)
 		cancel(nil)
+		t.observeTask(task, o)
 		e.mu.Lock()
 		e.inflight--
 		t.inflight--

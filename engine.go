@@ -609,7 +609,24 @@ func (e *Engine) runJob(ctx context.Context, j roundJob, now time.Time) {
 		}
 	}
 	e.mu.Unlock()
-	t.notifyFinished(res.finished)
+	if len(res.finished) > 0 {
+		ids := make([]string, len(res.finished))
+		for i, f := range res.finished {
+			ids[i] = f.ExecutionID.String()
+		}
+		t.notifyFinished(ids)
+		t.observeExecutions(res.finished, true)
+	}
+	if t.cfg.Observer != nil && t.cfg.Observer.ExecutionStarted != nil {
+		for _, c := range j.creates {
+			obs := make([]ExecutionObservation, len(c.execs))
+			for i, x := range c.execs {
+				id, _ := uuid.Parse(x.ID)
+				obs[i] = ExecutionObservation{ExecutionID: id, Workflow: x.WorkflowName, Status: ExecutionPending}
+			}
+			t.observeExecutions(obs, false)
+		}
+	}
 	for _, task := range res.claimed {
 		e.launch(t, task, res.inputs[task.ID])
 	}
@@ -653,4 +670,33 @@ func (e *Engine) DropSchema(ctx context.Context, schema string) (bool, error) {
 	}
 	ok, err := e.db.DropSchema(ctx, schema)
 	return ok, translateStoreErr(err)
+}
+
+// EngineStats is a snapshot of an engine's load.
+type EngineStats struct {
+	// Tenants is the number of attached tenants (runners).
+	Tenants int
+	// RunningTasks is the number of task attempts running in this process.
+	RunningTasks int
+	// MaxConcurrentTasks is the engine's task slots.
+	MaxConcurrentTasks int
+	// OpenConnections, InUseConnections and MaxOpenConnections describe the
+	// connection pool (on SQLite, its reader and writer pools together).
+	OpenConnections    int
+	InUseConnections   int
+	MaxOpenConnections int
+	// WaitCount and WaitDuration count waits for a free connection.
+	WaitCount    int64
+	WaitDuration time.Duration
+}
+
+// Stats returns a snapshot of the engine's load.
+func (e *Engine) Stats() EngineStats {
+	e.mu.Lock()
+	s := EngineStats{Tenants: len(e.tenants), RunningTasks: e.inflight, MaxConcurrentTasks: e.cfg.MaxConcurrentTasks}
+	e.mu.Unlock()
+	p := e.db.PoolStats()
+	s.OpenConnections, s.InUseConnections, s.MaxOpenConnections = p.OpenConnections, p.InUse, p.MaxOpenConnections
+	s.WaitCount, s.WaitDuration = p.WaitCount, p.WaitDuration
+	return s
 }

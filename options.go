@@ -82,6 +82,12 @@ type Config struct {
 	// queries, pauses, cancels) but runs no tasks: a producer, for
 	// programs that hand the work to other processes.
 	EnqueueOnly bool
+	// Observer, when set, is told of finished task attempts and of
+	// executions that start and end (see [Observer]).
+	Observer *Observer
+	// TenantLabel is the Tenant reported to the Observer (default: the
+	// schema).
+	TenantLabel string
 }
 
 // Option sets one field of a [Config].

@@ -573,10 +573,14 @@ func (r *Runner) Cancel(ctx context.Context, id uuid.UUID) error {
 	}
 	sid := id.String()
 	now := time.Now()
+	var workflow string
 	err := r.t.store.Write(ctx, func(tx store.Tx) error {
 		states, err := tx.TaskStates(ctx, []string{sid})
 		if err != nil {
 			return err
+		}
+		if len(states) > 0 {
+			workflow = states[0].WorkflowName
 		}
 		outputs, err := r.t.finalOutputs(ctx, tx, []string{sid}, map[string][]*store.Task{sid: states})
 		if errors.Is(err, store.ErrNotFound) {
@@ -618,6 +622,7 @@ func (r *Runner) Cancel(ctx context.Context, id uuid.UUID) error {
 	}
 	r.e.mu.Unlock()
 	r.t.notifyFinished([]string{sid})
+	r.t.observeExecutions([]ExecutionObservation{{ExecutionID: id, Workflow: workflow, Status: ExecutionCancelled}}, true)
 	return nil
 }
 

@@ -424,6 +424,20 @@ func (m *manager) Metrics(ctx context.Context, tenantID string) (*cloacina.Metri
 	return mt, nil
 }
 
+// OpenTenants returns, sorted, the tenants whose runner is open.
+func (m *manager) OpenTenants() []string {
+	m.mu.Lock()
+	ids := make([]string, 0, len(m.slots))
+	for id, s := range m.slots {
+		if s.runner != nil {
+			ids = append(ids, id)
+		}
+	}
+	m.mu.Unlock()
+	slices.Sort(ids)
+	return ids
+}
+
 // Close shuts every tenant's runner down (see [cloacina.Runner.Shutdown]),
 // all at once, each waiting for its running tasks until ctx ends, then
 // waits for creations, removals and calls in progress, and then releases the

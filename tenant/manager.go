@@ -59,6 +59,9 @@ type Manager interface {
 	Remove(ctx context.Context, tenantID string) error
 	// Metrics returns the tenant's metrics (computed in SQL by Runner.Metrics).
 	Metrics(ctx context.Context, tenantID string) (*cloacina.Metrics, error)
+	// OpenTenants returns, sorted, the tenants whose runner is open in
+	// this process: the ones it is serving now.
+	OpenTenants() []string
 	// Close shuts every runner down (Shutdown(ctx)).
 	Close(ctx context.Context) error
 }

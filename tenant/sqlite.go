@@ -120,7 +120,7 @@ func (f *sqliteFiles) open(ctx context.Context, id string) (*cloacina.Runner, bo
 	}
 	// The engine logs a "tenant" attribute of its own (the PostgreSQL
 	// schema, empty on SQLite): use another key.
-	opts := append(slices.Clip(f.opts), cloacina.WithLogger(f.base.With("tenant_id", id)))
+	opts := append(slices.Clip(f.opts), cloacina.WithLogger(f.base.With("tenant_id", id)), cloacina.WithTenantLabel(id))
 	r, err := cloacina.NewRunner(ctx, "sqlite://"+path, opts...)
 	if err != nil {
 		if fresh {

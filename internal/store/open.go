@@ -532,3 +532,18 @@ func connectionLost(err error) bool {
 	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
 }
+
+// PoolStats sums the statistics of the database's connection pools.
+func (db *DB) PoolStats() sql.DBStats {
+	s := db.w.Stats()
+	if db.r != db.w {
+		r := db.r.Stats()
+		s.MaxOpenConnections += r.MaxOpenConnections
+		s.OpenConnections += r.OpenConnections
+		s.InUse += r.InUse
+		s.Idle += r.Idle
+		s.WaitCount += r.WaitCount
+		s.WaitDuration += r.WaitDuration
+	}
+	return s
+}
