@@ -1,0 +1,135 @@
+package server
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// maxRequestIDLength bounds a client's X-Request-Id.
+const maxRequestIDLength = 128
+
+// requestID returns the client's request id when it is sane (1-128 of
+// [A-Za-z0-9._-]), else a new one.
+func requestID(client string) string {
+	if n := len(client); n > 0 && n <= maxRequestIDLength && strings.Trim(client, idChars) == "" {
+		return client
+	}
+	return strings.ToLower(rand.Text())
+}
+
+const idChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+
+// writeJSON answers v as JSON with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only a bug gets here: every answer is made of plain types.
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// writeText answers text/plain.
+func writeText(w http.ResponseWriter, status int, text string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, text)
+}
+
+// readBody reads the request's body (at most MaxBodyBytes) and checks its
+// Content-Type: unset or JSON when there is a body.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		return nil, &http.MaxBytesError{Limit: s.cfg.MaxBodyBytes}
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, err
+		}
+		return nil, errorf(http.StatusBadRequest, codeInvalidJSON, "reading the body: %v", err)
+	}
+	if len(b) > 0 {
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			mt, _, err := mime.ParseMediaType(ct)
+			if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+				return nil, errorf(http.StatusUnsupportedMediaType, codeUnsupportedMediaType, "the body's Content-Type is %q, want application/json", ct)
+			}
+		}
+	}
+	return b, nil
+}
+
+// decode reads the body strictly into v: one JSON value, no unknown
+// fields, nothing after it. An empty body is an error unless optional.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
+	b, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		if optional {
+			return nil
+		}
+		return errorf(http.StatusBadRequest, codeInvalidJSON, "the body is empty, want a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errorf(http.StatusBadRequest, codeInvalidJSON, "the body is not the JSON expected: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errorf(http.StatusBadRequest, codeInvalidJSON, "the body has data after its JSON value")
+	}
+	return nil
+}
+
+// checkQuery refuses a malformed query, unknown parameters and repeated
+// ones (every parameter but status is single).
+func checkQuery(r *http.Request, allowed []string) error {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return errorf(http.StatusBadRequest, codeInvalidArgument, "malformed query: %v", err)
+	}
+	for k, vs := range q {
+		if !slices.Contains(allowed, k) {
+			if len(allowed) == 0 {
+				return errorf(http.StatusBadRequest, codeInvalidArgument, "unknown query parameter %q: this route takes none", k)
+			}
+			return errorf(http.StatusBadRequest, codeInvalidArgument, "unknown query parameter %q (this route takes %s)", k, strings.Join(allowed, ", "))
+		}
+		if len(vs) > 1 && k != "status" {
+			return errorf(http.StatusBadRequest, codeInvalidArgument, "query parameter %q is given %d times", k, len(vs))
+		}
+	}
+	return nil
+}
+
+// location is the path of a resource, its segments escaped.
+func location(segments ...string) string {
+	var b strings.Builder
+	for _, s := range segments {
+		b.WriteByte('/')
+		b.WriteString(url.PathEscape(s))
+	}
+	return b.String()
+}
