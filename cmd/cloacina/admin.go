@@ -1,0 +1,278 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cloacina-go/cloacina/client"
+)
+
+// tenantCmd groups the tenant commands (admin key).
+func (a *app) tenantCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "tenant",
+		Aliases: []string{"tenants"},
+		Short:   "Create, list and delete tenants (admin key)",
+		Args:    noArgs,
+	}
+	cf := a.clientFlags(cmd)
+	create := &cobra.Command{
+		Use:     "create TENANT",
+		Short:   "Create a tenant: its SQLite file or PostgreSQL schema (and role)",
+		Example: "  cloacina tenant create acme",
+		Args:    exactArgs(1, "one tenant id"),
+		RunE: cf.clientRunE(func(ctx context.Context, s session, args []string) error {
+			t, err := s.c.CreateTenant(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			return s.out.print(t, func(w io.Writer) {
+				row(w, "TENANT", "CREATED")
+				row(w, t.TenantID, ts(t.CreatedAt))
+			})
+		}),
+	}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the tenants",
+		Args:  noArgs,
+		RunE: cf.clientRunE(func(ctx context.Context, s session, _ []string) error {
+			ts, err := s.c.ListTenants(ctx)
+			if err != nil {
+				return err
+			}
+			return s.out.print(map[string]any{"tenants": ts}, func(w io.Writer) {
+				row(w, "TENANT")
+				for _, t := range ts {
+					row(w, t.TenantID)
+				}
+			})
+		}),
+	}
+	del := &cobra.Command{
+		Use:   "delete TENANT",
+		Short: "Delete a tenant: stop its work, revoke its keys, remove its data",
+		Args:  exactArgs(1, "one tenant id"),
+		RunE: cf.clientRunE(func(ctx context.Context, s session, args []string) error {
+			if err := s.c.DeleteTenant(ctx, args[0]); err != nil {
+				return err
+			}
+			return s.out.print(map[string]any{"tenant_id": args[0], "deleted": true}, func(w io.Writer) {
+				fmt.Fprintf(w, "tenant %s deleted\n", args[0])
+			})
+		}),
+	}
+	rotate := &cobra.Command{
+		Use:   "rotate-password TENANT",
+		Short: "Give the tenant's database role a new password (server with --tenant-roles)",
+		Args:  exactArgs(1, "one tenant id"),
+		RunE: cf.clientRunE(func(ctx context.Context, s session, args []string) error {
+			r, err := s.c.RotatePassword(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			return s.out.print(r, func(w io.Writer) {
+				row(w, "TENANT", "ROLE", "ROTATED")
+				row(w, r.TenantID, r.Username, ts(r.RotatedAt))
+			})
+		}),
+	}
+	cmd.AddCommand(create, list, del, rotate, a.keysSubcommands(cf, &cobra.Command{
+		Use:   "keys",
+		Short: "Create, list and delete a tenant's API keys (same as cloacina keys)",
+		Args:  noArgs,
+	}))
+	return cmd
+}
+
+// keysCmd groups the API key commands (admin key).
+func (a *app) keysCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "keys",
+		Aliases: []string{"key"},
+		Short:   "Create, list and delete a tenant's API keys (admin key)",
+		Args:    noArgs,
+	}
+	return a.keysSubcommands(a.clientFlags(cmd), cmd)
+}
+
+// keysSubcommands adds create, list and delete to parent.
+func (a *app) keysSubcommands(cf *clientFlags, parent *cobra.Command) *cobra.Command {
+	var (
+		tenantID   string
+		name, role string
+	)
+	create := &cobra.Command{
+		Use:   "create --tenant TENANT --role read|write [--name NAME]",
+		Short: "Create an API key; its secret is shown only now",
+		Example: `  cloacina keys create --tenant acme --role write --name ci
+  export CLOACINA_API_KEY=$(cloacina keys create --tenant acme --role read -o json | jq -r .key)`,
+		Args: noArgs,
+		RunE: cf.clientRunE(func(ctx context.Context, s session, _ []string) error {
+			if err := needTenant(tenantID); err != nil {
+				return err
+			}
+			if role != client.RoleRead && role != client.RoleWrite {
+				return usagef("--role %q: want read or write", role)
+			}
+			k, err := s.c.CreateKey(ctx, tenantID, name, role)
+			if err != nil {
+				return err
+			}
+			return s.out.print(k, func(w io.Writer) {
+				row(w, "KEY ID", "TENANT", "NAME", "ROLE")
+				row(w, k.KeyID, k.TenantID, orDash(k.Name), k.Role)
+				fmt.Fprintf(w, "\nkey (shown only once): %s\n", k.Secret)
+			})
+		}),
+	}
+	tenantFlag(create, &tenantID)
+	create.Flags().StringVar(&name, "name", "", "a name to tell the key by")
+	create.Flags().StringVar(&role, "role", "", "read (GET routes) or write (also starts, cancels...) (required)")
+
+	list := &cobra.Command{
+		Use:   "list --tenant TENANT",
+		Short: "List a tenant's API keys (never their secrets)",
+		Args:  noArgs,
+		RunE: cf.clientRunE(func(ctx context.Context, s session, _ []string) error {
+			if err := needTenant(tenantID); err != nil {
+				return err
+			}
+			keys, err := s.c.ListKeys(ctx, tenantID)
+			if err != nil {
+				return err
+			}
+			return s.out.print(map[string]any{"keys": keys}, func(w io.Writer) {
+				row(w, "KEY ID", "NAME", "ROLE", "CREATED", "LAST USED")
+				for _, k := range keys {
+					row(w, k.KeyID, orDash(k.Name), k.Role, ts(k.CreatedAt), ts(k.LastUsedAt))
+				}
+			})
+		}),
+	}
+	tenantFlag(list, &tenantID)
+
+	del := &cobra.Command{
+		Use:   "delete KEY_ID --tenant TENANT",
+		Short: "Delete an API key; it stops working at once",
+		Args:  exactArgs(1, "one key id"),
+		RunE: cf.clientRunE(func(ctx context.Context, s session, args []string) error {
+			if err := needTenant(tenantID); err != nil {
+				return err
+			}
+			if err := s.c.DeleteKey(ctx, tenantID, args[0]); err != nil {
+				return err
+			}
+			return s.out.print(map[string]any{"key_id": args[0], "deleted": true}, func(w io.Writer) {
+				fmt.Fprintf(w, "key %s deleted\n", args[0])
+			})
+		}),
+	}
+	tenantFlag(del, &tenantID)
+	parent.AddCommand(create, list, del)
+	return parent
+}
+
+// workflowsCmd groups the workflow commands (any key).
+func (a *app) workflowsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "workflows",
+		Aliases: []string{"workflow", "wf"},
+		Short:   "List the server's workflows and draw them",
+		Args:    noArgs,
+	}
+	cf := a.clientFlags(cmd)
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the workflows with their tasks",
+		Args:  noArgs,
+		RunE: cf.clientRunE(func(ctx context.Context, s session, _ []string) error {
+			wfs, err := s.c.Workflows(ctx)
+			if err != nil {
+				return err
+			}
+			return s.out.print(map[string]any{"workflows": wfs}, func(w io.Writer) {
+				row(w, "WORKFLOW", "VERSION", "TASKS")
+				for _, wf := range wfs {
+					names := make([]string, len(wf.Tasks))
+					for i, t := range wf.Tasks {
+						names[i] = t.Name
+					}
+					row(w, wf.Name, wf.Version, strings.Join(names, ", "))
+				}
+			})
+		}),
+	}
+	get := &cobra.Command{
+		Use:   "get NAME",
+		Short: "Show a workflow's tasks and dependencies",
+		Args:  exactArgs(1, "one workflow name"),
+		RunE: cf.clientRunE(func(ctx context.Context, s session, args []string) error {
+			wf, err := s.c.Workflow(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			return s.out.print(wf, func(w io.Writer) {
+				row(w, "workflow", wf.Name)
+				row(w, "version", wf.Version)
+				io.WriteString(w, "\n")
+				row(w, "TASK", "DEPENDS ON", "DESCRIPTION")
+				for _, t := range wf.Tasks {
+					row(w, t.Name, orDash(strings.Join(t.DependsOn, ", ")), orDash(oneLine(t.Description, 80)))
+				}
+			})
+		}),
+	}
+	var format string
+	graph := &cobra.Command{
+		Use:     "graph NAME [--format mermaid|dot]",
+		Short:   "Print a workflow's graph as Mermaid or Graphviz DOT text",
+		Example: "  cloacina workflows graph etl --format dot | dot -Tsvg > etl.svg",
+		Args:    exactArgs(1, "one workflow name"),
+		RunE: cf.clientRunE(func(ctx context.Context, s session, args []string) error {
+			if format != client.FormatMermaid && format != client.FormatDOT {
+				return usagef("--format %q: want mermaid or dot", format)
+			}
+			text, err := s.c.WorkflowGraph(ctx, args[0], format)
+			if err != nil {
+				return err
+			}
+			if s.out.json() {
+				return s.out.print(map[string]string{"name": args[0], "format": format, "graph": text}, nil)
+			}
+			// Not through the table writer: the drawing's tabs are its own.
+			_, err = io.WriteString(s.out.w, strings.TrimRight(text, "\n")+"\n")
+			return err
+		}),
+	}
+	graph.Flags().StringVar(&format, "format", client.FormatMermaid, "mermaid or dot")
+	cmd.AddCommand(list, get, graph)
+	return cmd
+}
+
+// healthCmd asks the server whether it is ready.
+func (a *app) healthCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "health",
+		Short: "Ask the server whether it is ready (/readyz; no key needed)",
+		Args:  noArgs,
+	}
+	cf := a.clientFlags(cmd)
+	cmd.RunE = cf.clientRunE(func(ctx context.Context, s session, _ []string) error {
+		h, err := s.c.Ready(ctx)
+		if err != nil {
+			return err
+		}
+		return s.out.print(h, func(w io.Writer) {
+			fmt.Fprintf(w, "%s: %s\n", s.c.BaseURL(), h.Status)
+			if h.Warning != "" {
+				fmt.Fprintf(w, "warning: %s\n", h.Warning)
+			}
+		})
+	})
+	return cmd
+}

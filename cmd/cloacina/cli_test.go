@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// runCLI runs the command in process with the environment env.
+func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	code := run(testCtx(t, 30*time.Second), args, &stdout, &stderr, lookup)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestSettingsPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	envFile := filepath.Join(dir, "test.env")
+	if err := os.WriteFile(envFile, []byte("CLOACINA_ADDR=from-file:1\nCLOACINA_DATA_DIR=file-dir\nCLOACINA_LOG_FORMAT=json\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"CLOACINA_ADDR": "from-env:2", "CLOACINA_DATA_DIR": "env-dir"}
+	var got serveFlags
+	a := &app{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+	root := a.rootCmd()
+	serve, _, err := root.Find([]string{"serve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Read the flags instead of serving.
+	serve.RunE = func(cmd *cobra.Command, _ []string) error {
+		fl := cmd.Flags()
+		got.addr, _ = fl.GetString("addr")
+		got.storage.dataDir, _ = fl.GetString("data-dir")
+		got.logFormat, _ = fl.GetString("log-format")
+		got.shutdownTimeout, _ = fl.GetDuration("shutdown-timeout")
+		return nil
+	}
+	root.SetArgs([]string{"serve", "--env-file", envFile, "--addr", "from-flag:3"})
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// flag > env > .env > default
+	if got.addr != "from-flag:3" || got.storage.dataDir != "env-dir" || got.logFormat != "json" || got.shutdownTimeout != defaultShutdownTimeout {
+		t.Errorf("settings: %+v", got)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		code int
+		want string
+	}{
+		{"run without workflow", nil, []string{"run", "--tenant", "a"}, 2, "one workflow name"},
+		{"run without tenant", nil, []string{"run", "hello"}, 2, "--tenant is required"},
+		{"context not an object", nil, []string{"run", "hello", "-t", "a", "--context", "42"}, 2, "JSON object"},
+		{"context bad JSON", nil, []string{"run", "hello", "-t", "a", "--context", "{"}, 2, "JSON object"},
+		{"context missing file", nil, []string{"run", "hello", "-t", "a", "--context", "@/nonexistent.json"}, 2, "nonexistent"},
+		{"watch and wait", nil, []string{"run", "hello", "-t", "a", "--watch", "--wait", "1s"}, 2, "do not go together"},
+		{"wait too long", nil, []string{"run", "hello", "-t", "a", "--wait", "6m"}, 2, "--wait"},
+		{"bad server", nil, []string{"tenant", "list", "--server", "ftp://x"}, 2, "--server"},
+		{"bad output", nil, []string{"tenant", "list", "-o", "yaml"}, 2, "want text or json"},
+		{"unknown flag", nil, []string{"tenant", "list", "--nope"}, 2, "unknown flag"},
+		{"bad role", nil, []string{"keys", "create", "-t", "a", "--role", "owner"}, 2, "want read or write"},
+		{"graph format", nil, []string{"workflows", "graph", "etl", "--format", "png"}, 2, "mermaid or dot"},
+		{"bench shape", nil, []string{"bench", "--shape", "ring"}, 2, "single, chain or fanout"},
+		{"serve sqlite url", nil, []string{"serve", "--database-url", "sqlite://x.db"}, 2, "postgres://"},
+		{"serve roles without db", nil, []string{"serve", "--tenant-roles"}, 2, "needs PostgreSQL"},
+		{"serve short key", nil, []string{"serve", "--admin-key", "short"}, 2, "at least 16"},
+		{"serve bad env bool", map[string]string{"CLOACINA_NO_AUTH": "maybe"}, []string{"serve"}, 2, "CLOACINA_NO_AUTH"},
+		{"serve bad log format", nil, []string{"serve", "--log-format", "xml", "--data-dir", t.TempDir()}, 2, "text or json"},
+		{"server down", nil, []string{"tenant", "list", "--server", "http://127.0.0.1:1"}, 1, "connection refused"},
+		{"migrate missing dir", nil, []string{"migrate", "--data-dir", filepath.Join(t.TempDir(), "nope")}, 1, "does not exist"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, tc.env, tc.args...)
+			if code != tc.code || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr, tc.code, tc.want)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runCLI(t, nil, "version")
+	if code != 0 || !strings.HasPrefix(out, "cloacina ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+}
+
+func TestBench(t *testing.T) {
+	for _, shape := range []string{shapeSingle, shapeChain, shapeFanout} {
+		code, out, stderr := runCLI(t, nil, "bench", "--shape", shape, "-n", "40", "-c", "4", "-o", "json")
+		if code != 0 {
+			t.Fatalf("bench %s: exit %d: %s", shape, code, stderr)
+		}
+		var r benchResult
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Executions != 40 || r.Failed != 0 || r.WorkflowsPerS <= 0 || r.LatencyP99MS < r.LatencyP50MS {
+			t.Errorf("bench %s: %+v", shape, r)
+		}
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i))
+	}
+	for p, want := range map[float64]time.Duration{0.5: 50, 0.95: 95, 0.99: 99, 1: 100} {
+		if got := percentile(d, p); got != want {
+			t.Errorf("p%v = %v, want %v", p, got, want)
+		}
+	}
+	if percentile(nil, 0.5) != 0 || percentile(d[:1], 0.99) != 1 {
+		t.Error("edge cases")
+	}
+}

@@ -1,0 +1,421 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/cloacina-go/cloacina"
+	"github.com/cloacina-go/cloacina/internal/demo"
+	"github.com/cloacina-go/cloacina/metrics"
+	"github.com/cloacina-go/cloacina/server"
+	"github.com/cloacina-go/cloacina/server/apikey"
+	"github.com/cloacina-go/cloacina/tenant"
+)
+
+// Defaults of serve.
+const (
+	defaultAddr            = "127.0.0.1:8080"
+	defaultDataDir         = "cloacina-data"
+	defaultShutdownTimeout = 30 * time.Second
+	// keyStoreFile is the API key store in the data folder in SQLite
+	// mode. Not a .db file: the SQLite manager takes <id>.db files for
+	// tenants.
+	keyStoreFile = "server.sqlite"
+	// credentialsFile is the default credential store of --tenant-roles.
+	credentialsFile = "credentials.json"
+	// minAdminKeyLength is the shortest --admin-key accepted.
+	minAdminKeyLength = 16
+)
+
+// storageFlags are the flags that choose the database: serve and migrate
+// share them.
+type storageFlags struct {
+	dataDir         string
+	databaseURL     string
+	tenantRoles     bool
+	credentialsFile string
+	serviceURL      string
+}
+
+// add adds the storage flags to cmd.
+func (sf *storageFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&sf.dataDir, "data-dir", defaultDataDir, "folder of the SQLite tenant files (and of the key store and credentials file)")
+	bindEnv(fl, "data-dir", "CLOACINA_DATA_DIR")
+	fl.StringVar(&sf.databaseURL, "database-url", "", "postgres:// URL: keep each tenant in a schema of this database instead of SQLite files")
+	bindEnv(fl, "database-url", "DATABASE_URL", "CLOACINA_DATABASE_URL")
+	fl.BoolVar(&sf.tenantRoles, "tenant-roles", false, "PostgreSQL: give each tenant its own database role (schema tenant_<id>, role user_<id>)")
+	bindEnv(fl, "tenant-roles", "CLOACINA_TENANT_ROLES")
+	fl.StringVar(&sf.credentialsFile, "credentials-file", "", "--tenant-roles: the tenants' passwords (default <data-dir>/"+credentialsFile+", mode 0600)")
+	bindEnv(fl, "credentials-file", "CLOACINA_CREDENTIALS_FILE")
+	fl.StringVar(&sf.serviceURL, "service-url", "", "--tenant-roles: postgres:// URL of the service role whose shared pool switches to each tenant's role (default: --database-url)")
+	bindEnv(fl, "service-url", "CLOACINA_SERVICE_URL")
+}
+
+// check validates the combination of storage flags.
+func (sf *storageFlags) check() error {
+	if sf.databaseURL != "" && !isPostgresURL(sf.databaseURL) {
+		return usagef("--database-url %s: want a postgres:// or postgresql:// URL (SQLite needs no URL: see --data-dir)", cloacina.RedactURL(sf.databaseURL))
+	}
+	if sf.tenantRoles && sf.databaseURL == "" {
+		return usagef("--tenant-roles needs PostgreSQL: set --database-url (or DATABASE_URL)")
+	}
+	if !sf.tenantRoles && (sf.serviceURL != "" || sf.credentialsFile != "") {
+		return usagef("--service-url and --credentials-file go with --tenant-roles")
+	}
+	if sf.serviceURL != "" && !isPostgresURL(sf.serviceURL) {
+		return usagef("--service-url %s: want a postgres:// or postgresql:// URL", cloacina.RedactURL(sf.serviceURL))
+	}
+	if sf.dataDir == "" {
+		return usagef("--data-dir is empty")
+	}
+	return nil
+}
+
+func isPostgresURL(u string) bool {
+	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
+}
+
+// describe says where the tenants are kept.
+func (sf *storageFlags) describe() string {
+	switch {
+	case sf.tenantRoles:
+		return "PostgreSQL " + cloacina.RedactURL(sf.databaseURL) + ": a schema and a role per tenant"
+	case sf.databaseURL != "":
+		return "PostgreSQL " + cloacina.RedactURL(sf.databaseURL) + ": a schema per tenant"
+	}
+	dir, err := filepath.Abs(sf.dataDir)
+	if err != nil {
+		dir = sf.dataDir
+	}
+	return "SQLite: a file per tenant in " + dir
+}
+
+// backend is an open tenant manager with what it needs closed after it.
+type backend struct {
+	m     tenant.Manager
+	admin *tenant.Admin // --tenant-roles only
+	once  sync.Once
+	err   error
+}
+
+// close closes the manager, then the admin; calls after the first
+// return the first one's error.
+func (b *backend) close(ctx context.Context) error {
+	b.once.Do(func() {
+		b.err = b.m.Close(ctx)
+		if b.admin != nil {
+			b.admin.Close()
+		}
+	})
+	return b.err
+}
+
+// openBackend opens the tenant manager the flags choose; opts go to its
+// runners.
+func (sf *storageFlags) openBackend(ctx context.Context, log *slog.Logger, opts ...cloacina.Option) (*backend, error) {
+	switch {
+	case sf.databaseURL == "":
+		m, err := tenant.NewSQLiteManager(sf.dataDir, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return &backend{m: m}, nil
+	case !sf.tenantRoles:
+		m, err := tenant.NewPostgresManager(ctx, sf.databaseURL, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return &backend{m: m}, nil
+	}
+	admin, err := tenant.NewAdmin(ctx, sf.databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	credPath := sf.credentialsFile
+	if credPath == "" {
+		credPath = filepath.Join(sf.dataDir, credentialsFile)
+	}
+	creds, err := tenant.NewFileCredentialStore(credPath)
+	if err != nil {
+		admin.Close()
+		return nil, err
+	}
+	serviceURL := sf.serviceURL
+	if serviceURL == "" {
+		serviceURL = sf.databaseURL
+		log.Warn("--service-url not set: the shared pool logs in as the admin role and switches to each tenant's role per transaction; for defence in depth use a NOINHERIT service role with only CONNECT")
+	}
+	m, err := tenant.NewSecureManager(ctx, tenant.SecureConfig{
+		Mode:        tenant.SharedPoolSwitchRole,
+		Admin:       admin,
+		Credentials: creds,
+		ServiceURL:  serviceURL,
+	}, opts...)
+	if err != nil {
+		admin.Close()
+		return nil, err
+	}
+	return &backend{m: m, admin: admin}, nil
+}
+
+// keyStoreURL is where the API keys are kept: the PostgreSQL database, or
+// a SQLite file in the data folder.
+func (sf *storageFlags) keyStoreURL() (string, error) {
+	if sf.databaseURL != "" {
+		return sf.databaseURL, nil
+	}
+	dir, err := filepath.Abs(sf.dataDir)
+	if err != nil {
+		return "", fmt.Errorf("--data-dir %s: %w", sf.dataDir, err)
+	}
+	return "sqlite://" + filepath.Join(dir, keyStoreFile), nil
+}
+
+// serveFlags are serve's own flags.
+type serveFlags struct {
+	storage         storageFlags
+	addr            string
+	adminKey        string
+	noAuth          bool
+	logFormat       string
+	logLevel        string
+	shutdownTimeout time.Duration
+	maxTasks        int
+}
+
+func (a *app) serveCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the multi-tenant HTTP service (docs/http-api.md)",
+		Long: `Run the multi-tenant HTTP service described in docs/http-api.md, with the
+demo workflows hello, wait, etl and flaky.
+
+With no flags it keeps one SQLite file per tenant in ./cloacina-data and
+listens on 127.0.0.1:8080. --database-url postgres://... keeps each tenant in
+a schema of that database instead; add --tenant-roles to give each tenant its
+own database role.
+
+At first start, without --admin-key, it generates an admin API key, stores
+its hash and prints the key once. SIGTERM or SIGINT stops taking requests,
+lets running requests and tasks finish (--shutdown-timeout), then exits.`,
+		Example: `  cloacina serve
+  CLOACINA_ADMIN_KEY=$(openssl rand -hex 24) cloacina serve --addr :8080 --log-format json
+  cloacina serve --database-url 'postgres://cloacina:secret@localhost:5432/cloacina'
+  cloacina serve --database-url "$DATABASE_URL" --tenant-roles`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.serve(cmd.Context(), f) },
+	}
+	f.storage.add(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&f.addr, "addr", defaultAddr, "address to listen on (host:port; port 0 picks a free one)")
+	bindEnv(fl, "addr", "CLOACINA_ADDR")
+	fl.StringVar(&f.adminKey, "admin-key", "", "the admin API key (default: a key generated at first start and printed once)")
+	bindEnv(fl, "admin-key", "CLOACINA_ADMIN_KEY")
+	fl.BoolVar(&f.noAuth, "no-auth", false, "turn authentication off (local work only: anyone reaching the port is admin)")
+	bindEnv(fl, "no-auth", "CLOACINA_NO_AUTH")
+	fl.StringVar(&f.logFormat, "log-format", "text", "log format on stderr: text or json")
+	bindEnv(fl, "log-format", "CLOACINA_LOG_FORMAT")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	bindEnv(fl, "log-level", "CLOACINA_LOG_LEVEL")
+	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "on SIGTERM, how long requests and running tasks get to finish")
+	bindEnv(fl, "shutdown-timeout", "CLOACINA_SHUTDOWN_TIMEOUT")
+	fl.IntVar(&f.maxTasks, "max-concurrent-tasks", 0, "task slots (per tenant on SQLite, for all tenants on PostgreSQL; 0: the engine's default)")
+	bindEnv(fl, "max-concurrent-tasks", "CLOACINA_MAX_CONCURRENT_TASKS", "MAX_CONCURRENT_TASKS")
+	return cmd
+}
+
+// newLogger returns the slog logger of --log-format and --log-level.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+	}
+	o := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return nil, usagef("--log-format %q: want text or json", format)
+}
+
+// serve runs the service until ctx ends (SIGTERM, SIGINT), then drains.
+func (a *app) serve(ctx context.Context, f serveFlags) error {
+	if err := f.storage.check(); err != nil {
+		return err
+	}
+	if f.shutdownTimeout <= 0 {
+		return usagef("--shutdown-timeout %v: want a positive duration", f.shutdownTimeout)
+	}
+	if f.maxTasks < 0 {
+		return usagef("--max-concurrent-tasks %d: want 0 or more", f.maxTasks)
+	}
+	if f.adminKey != "" && len(f.adminKey) < minAdminKeyLength {
+		return usagef("--admin-key: at least %d characters (e.g. openssl rand -hex 24)", minAdminKeyLength)
+	}
+	log, err := newLogger(a.stderr, f.logFormat, f.logLevel)
+	if err != nil {
+		return err
+	}
+
+	// Startup (connecting, attaching tenants) ends with ctx too: a SIGTERM
+	// during it stops the start.
+	col := metrics.New()
+	opts := []cloacina.Option{
+		cloacina.WithWorkflows(demo.Workflows()...),
+		cloacina.WithObserver(col.Observer()),
+		cloacina.WithLogger(log),
+	}
+	if f.maxTasks > 0 {
+		opts = append(opts, cloacina.WithMaxConcurrentTasks(f.maxTasks))
+	}
+	be, err := f.storage.openBackend(ctx, log, opts...)
+	if err != nil {
+		return fmt.Errorf("opening the tenants' storage: %w", err)
+	}
+	closeCtx := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.WithoutCancel(ctx), f.shutdownTimeout)
+	}
+	defer func() {
+		cctx, cancel := closeCtx()
+		defer cancel()
+		if err := be.close(cctx); err != nil {
+			log.Warn("closing the tenant manager", "err", err)
+		}
+	}()
+	col.WatchManager(be.m)
+
+	keysURL, err := f.storage.keyStoreURL()
+	if err != nil {
+		return err
+	}
+	keys, err := apikey.Open(ctx, keysURL)
+	if err != nil {
+		return fmt.Errorf("opening the API key store: %w", err)
+	}
+	defer keys.Close()
+
+	generated := ""
+	if f.adminKey == "" && !f.noAuth {
+		key, created, err := apikey.EnsureAdminKey(ctx, keys)
+		if err != nil {
+			return fmt.Errorf("creating the admin key: %w", err)
+		}
+		if created {
+			generated = key
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(collectors.NewGoCollector()); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	if err := reg.Register(col); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	srv, err := server.New(server.Config{
+		Manager:     be.m,
+		Workflows:   demo.Workflows(),
+		Keys:        keys,
+		AdminKey:    f.adminKey,
+		DisableAuth: f.noAuth,
+		Logger:      log,
+		Registerer:  reg,
+		Gatherer:    reg,
+	})
+	if err != nil {
+		return fmt.Errorf("starting the HTTP server: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("--addr %s: %w", f.addr, err)
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+
+	base := "http://" + hintAddr(ln.Addr())
+	if f.noAuth {
+		log.Warn("AUTHENTICATION IS OFF (--no-auth): anyone who reaches " + base + " is admin; use it on your own machine only")
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "storage", f.storage.describe(), "auth", !f.noAuth)
+	a.printStart(base, f, generated, keysURL)
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: draining requests and running tasks", "timeout", f.shutdownTimeout)
+	case err := <-served:
+		return fmt.Errorf("serving HTTP: %w", err)
+	}
+	srv.SetDraining()
+	sctx, cancel := closeCtx()
+	defer cancel()
+	start := time.Now()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("requests still running at the shutdown timeout; closing their connections", "err", err)
+		_ = hs.Close()
+	}
+	if err := be.close(sctx); err != nil {
+		log.Warn("tasks still running at the shutdown timeout were released; another process (or the next start) runs them again", "err", err)
+	}
+	log.Info("stopped", "drain", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// hintAddr returns a host:port that a client on this machine can use for
+// the listener's address (127.0.0.1 for an unspecified host).
+func hintAddr(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return addr.String()
+	}
+	if tcp.IP == nil || tcp.IP.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
+	}
+	return net.JoinHostPort(tcp.IP.String(), fmt.Sprint(tcp.Port))
+}
+
+// printStart prints, on stdout, where the service listens, a generated
+// admin key (once), and a curl line to try.
+func (a *app) printStart(base string, f serveFlags, generated, keysURL string) {
+	w := a.stdout
+	fmt.Fprintf(w, "cloacina serve: listening on %s (%s)\n", base, f.storage.describe())
+	switch {
+	case f.noAuth:
+		fmt.Fprintf(w, "try: curl -s %s/workflows\n", base)
+		return
+	case generated != "":
+		fmt.Fprintf(w, "\nGenerated the admin API key. It is shown only this once (its hash is stored in %s):\n\n    %s\n\n",
+			cloacina.RedactURL(keysURL), generated)
+		fmt.Fprintf(w, "Keep it, then use it as a Bearer token or with the CLI:\n    export CLOACINA_API_KEY=%s\n\n", generated)
+		fmt.Fprintf(w, "try: curl -s -H \"Authorization: Bearer $CLOACINA_API_KEY\" -d '{\"tenant_id\":\"acme\"}' %s/tenants\n", base)
+	case f.adminKey != "":
+		fmt.Fprintf(w, "try: curl -s -H \"Authorization: Bearer $CLOACINA_ADMIN_KEY\" %s/tenants\n", base)
+	default:
+		fmt.Fprintf(w, "try: curl -s -H \"Authorization: Bearer $CLOACINA_API_KEY\" %s/tenants   (the admin key printed at first start)\n", base)
+	}
+}
