@@ -82,6 +82,7 @@ type env struct {
 	keys    *apikey.SQLStore
 	reg     *prometheus.Registry
 	logs    *syncBuffer
+	log     *slog.Logger // writes to logs
 	release chan struct{}
 }
 
@@ -117,6 +118,7 @@ func newEnv(t testing.TB, backend string, o envOpts) *env {
 	ctx := testCtx(t)
 	e := &env{t: t, reg: prometheus.NewRegistry(), logs: &syncBuffer{}, release: make(chan struct{})}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.log = log
 	wfs := testWorkflows(t, e.release)
 	opts := []cloacina.Option{cloacina.WithWorkflows(wfs...), cloacina.WithPollInterval(50 * time.Millisecond),
 		cloacina.WithLogger(slog.New(slog.DiscardHandler))}

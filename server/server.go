@@ -309,10 +309,7 @@ func (s *Server) finish(r *http.Request, rq *request, sw *statusWriter, took tim
 func (s *Server) wrap(rt route) http.Handler {
 	hasTenant := strings.Contains(rt.pattern, "{tenant_id}")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rq, _ := r.Context().Value(requestKey{}).(*request)
-		if rq == nil { // only when the mux is used without ServeHTTP
-			rq = &request{id: requestID(""), route: rt.pattern, log: s.log}
-		}
+		rq := r.Context().Value(requestKey{}).(*request) // set by ServeHTTP, the mux's only caller
 		if hasTenant {
 			rq.tenant = r.PathValue("tenant_id")
 		}
