@@ -279,6 +279,9 @@ func (s *Server) unmatched(w http.ResponseWriter, r *http.Request, rq *request) 
 	}
 }
 
+// isProbe reports whether route is one that health checkers call.
+func isProbe(route string) bool { return route == "GET /healthz" || route == "GET /readyz" }
+
 // finish logs the request and counts it.
 func (s *Server) finish(r *http.Request, rq *request, sw *statusWriter, took time.Duration) {
 	status := sw.status
@@ -298,7 +301,11 @@ func (s *Server) finish(r *http.Request, rq *request, sw *statusWriter, took tim
 	if rq.key.ID != "" {
 		attrs = append(attrs, slog.String("key_id", rq.key.ID))
 	}
-	rq.log.LogAttrs(r.Context(), slog.LevelInfo, "http request", attrs...)
+	level := slog.LevelInfo
+	if isProbe(rq.route) && status < 400 {
+		level = slog.LevelDebug // probes come every few seconds
+	}
+	rq.log.LogAttrs(r.Context(), level, "http request", attrs...)
 	if s.metrics != nil {
 		s.metrics.observe(rq.route, status, took)
 	}
