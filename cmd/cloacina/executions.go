@@ -82,7 +82,13 @@ then exits 1 unless the execution completed.`,
 		if watchIt {
 			return a.watch(ctx, s, tenantID, ex.ExecutionID, interval)
 		}
-		if err := s.out.print(ex, func(w io.Writer) { writeExecution(w, ex) }); err != nil {
+		err = s.out.print(ex, func(w io.Writer) {
+			writeExecution(w, ex)
+			if !client.Terminal(ex.Status) {
+				fmt.Fprintf(w, "\nfollow it: cloacina executions watch %s --tenant %s\n", ex.ExecutionID, tenantID)
+			}
+		})
+		if err != nil {
 			return err
 		}
 		return finishedBadly(ex)
@@ -150,7 +156,7 @@ func (a *app) watch(ctx context.Context, s session, tenantID, id string, interva
 	fmt.Fprintf(progress, "watching execution %s (tenant %s); Ctrl-C stops watching, not the execution\n", id, tenantID)
 	var (
 		status string
-		tasks  = map[string]string{}
+		tasks  = map[string]string{} // task name: status#attempts
 		tick   = time.NewTicker(interval)
 	)
 	defer tick.Stop()
@@ -163,23 +169,28 @@ func (a *app) watch(ctx context.Context, s session, tenantID, id string, interva
 			return err
 		}
 		now := time.Now().Format("15:04:05.000")
-		if ex.Status != status {
-			status = ex.Status
-			fmt.Fprintf(progress, "%s  %-10s %s\n", now, "execution", status)
-		}
 		for _, t := range ex.Tasks {
-			if tasks[t.Name] == t.Status {
+			// NotStarted is every task's first state: not news.
+			state := fmt.Sprintf("%s#%d", t.Status, t.Attempts)
+			if tasks[t.Name] == state || (tasks[t.Name] == "" && t.Status == client.TaskNotStarted) {
 				continue
 			}
-			tasks[t.Name] = t.Status
+			tasks[t.Name] = state
 			line := fmt.Sprintf("%s  %-10s %-10s %s", now, "task", t.Status, t.Name)
 			if t.Attempts > 1 {
 				line += fmt.Sprintf(" (attempt %d)", t.Attempts)
 			}
-			if t.Error != "" {
+			switch {
+			case t.Error != "" && t.Status == client.TaskReady:
+				line += ", to retry after: " + oneLine(t.Error, 120)
+			case t.Error != "":
 				line += ": " + oneLine(t.Error, 120)
 			}
 			fmt.Fprintln(progress, line)
+		}
+		if ex.Status != status {
+			status = ex.Status
+			fmt.Fprintf(progress, "%s  %-10s %s\n", now, "execution", status)
 		}
 		if client.Terminal(ex.Status) {
 			if !s.out.json() {

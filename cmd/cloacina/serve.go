@@ -412,7 +412,7 @@ func (a *app) printStart(base string, f serveFlags, generated, keysURL string) {
 		fmt.Fprintf(w, "\nGenerated the admin API key. It is shown only this once (its hash is stored in %s):\n\n    %s\n\n",
 			cloacina.RedactURL(keysURL), generated)
 		fmt.Fprintf(w, "Keep it, then use it as a Bearer token or with the CLI:\n    export CLOACINA_API_KEY=%s\n\n", generated)
-		fmt.Fprintf(w, "try: curl -s -H \"Authorization: Bearer $CLOACINA_API_KEY\" -d '{\"tenant_id\":\"acme\"}' %s/tenants\n", base)
+		fmt.Fprintf(w, "try: curl -s -H \"Authorization: Bearer $CLOACINA_API_KEY\" -H 'Content-Type: application/json' -d '{\"tenant_id\":\"acme\"}' %s/tenants\n", base)
 	case f.adminKey != "":
 		fmt.Fprintf(w, "try: curl -s -H \"Authorization: Bearer $CLOACINA_ADMIN_KEY\" %s/tenants\n", base)
 	default:
