@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -246,7 +247,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			rq.log.Error("panic serving a request", "route", rq.route, "panic", p)
+			rq.log.Error("panic serving a request", "route", rq.route, "panic", p, "stack", string(debug.Stack()))
 			if !sw.wroteHeader {
 				s.writeError(sw, rq, errorf(http.StatusInternalServerError, codeInternal, "internal error"))
 			}
