@@ -367,7 +367,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down: draining requests and running tasks", "timeout", f.shutdownTimeout)
+		log.Info("shutting down: draining requests and running tasks", "timeout", f.shutdownTimeout.String())
 	case err := <-served:
 		return fmt.Errorf("serving HTTP: %w", err)
 	}
@@ -382,7 +382,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	if err := be.close(sctx); err != nil {
 		log.Warn("tasks still running at the shutdown timeout were released; another process (or the next start) runs them again", "err", err)
 	}
-	log.Info("stopped", "drain", time.Since(start).Round(time.Millisecond))
+	log.Info("stopped", "drain", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }
 
@@ -406,6 +406,7 @@ func (a *app) printStart(base string, f serveFlags, generated, keysURL string) {
 	fmt.Fprintf(w, "cloacina serve: listening on %s (%s)\n", base, f.storage.describe())
 	switch {
 	case f.noAuth:
+		fmt.Fprintf(w, "WARNING: authentication is off (--no-auth): anyone who reaches %s may do anything\n", base)
 		fmt.Fprintf(w, "try: curl -s %s/workflows\n", base)
 		return
 	case generated != "":
