@@ -1,14 +1,21 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // sqlStore implements Store over database/sql for both backends.
@@ -61,16 +68,26 @@ func (s *sqlStore) stmt(db *sql.DB, text string) *sql.Stmt {
 	return nil
 }
 
-// reader runs read statements: on the read pool (with SQLite's prepared
-// statements), or inside a transaction when the store acts as a role.
-type reader struct {
-	s  *sqlStore
-	tx *sql.Tx
+// rowSet is what the scanners read: *sql.Rows, or the rows of a role
+// store's batched read.
+type rowSet interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close() error
 }
 
-func (r reader) query(ctx context.Context, text string, args ...any) (*sql.Rows, error) {
-	if r.tx != nil {
-		return r.tx.QueryContext(ctx, text, args...)
+// reader runs read statements: on the read pool (with SQLite's prepared
+// statements), or, for a store that acts as a role, each in its own
+// read-only transaction that first switches to the role (see roleQuery).
+type reader struct {
+	s  *sqlStore
+	pg *pgx.Conn // role stores only
+}
+
+func (r reader) query(ctx context.Context, text string, args ...any) (rowSet, error) {
+	if r.pg != nil {
+		return r.s.roleQuery(ctx, r.pg, text, args)
 	}
 	if st := r.s.stmt(r.s.r, text); st != nil {
 		return st.QueryContext(ctx, args...)
@@ -78,20 +95,36 @@ func (r reader) query(ctx context.Context, text string, args ...any) (*sql.Rows,
 	return r.s.r.QueryContext(ctx, text, args...)
 }
 
-func (r reader) queryRow(ctx context.Context, text string, args ...any) *sql.Row {
-	if r.tx != nil {
-		return r.tx.QueryRowContext(ctx, text, args...)
-	}
-	if st := r.s.stmt(r.s.r, text); st != nil {
-		return st.QueryRowContext(ctx, args...)
-	}
-	return r.s.r.QueryRowContext(ctx, text, args...)
+// oneRow is the result of reader.queryRow.
+type oneRow struct {
+	rows rowSet
+	err  error
 }
 
-// read runs fn with a reader. A store that acts as a role (PostgreSQL
-// per-tenant roles over a shared pool) reads in a read-only transaction
-// that first switches to the role, so the database enforces the tenant's
-// privileges on every statement.
+// Scan reads the first row into dest; no row is sql.ErrNoRows.
+func (o oneRow) Scan(dest ...any) error {
+	if o.err != nil {
+		return o.err
+	}
+	defer o.rows.Close()
+	if !o.rows.Next() {
+		if err := o.rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := o.rows.Scan(dest...); err != nil {
+		return err
+	}
+	return o.rows.Close()
+}
+
+func (r reader) queryRow(ctx context.Context, text string, args ...any) oneRow {
+	rows, err := r.query(ctx, text, args...)
+	return oneRow{rows, err}
+}
+
+// read runs fn with a reader.
 func read[T any](ctx context.Context, s *sqlStore, fn func(reader) (T, error)) (T, error) {
 	// A connection the server ended fails once; the pool then drops it.
 	for try := 0; ; try++ {
@@ -107,23 +140,223 @@ func readOnce[T any](ctx context.Context, s *sqlStore, fn func(reader) (T, error
 	if s.role == "" {
 		return fn(reader{s: s})
 	}
-	var zero T
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	var out T
+	var fnErr error
+	conn, err := s.r.Conn(ctx)
 	if err != nil {
-		return zero, fmt.Errorf("store: begin: %w", err)
+		return out, fmt.Errorf("store: connection: %w", err)
 	}
-	defer tx.Rollback() //nolint:errcheck // read-only
-	if err := s.setRole(ctx, tx); err != nil {
-		return zero, err
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error {
+		pc, err := pgxConn(dc)
+		if err != nil {
+			return err
+		}
+		out, fnErr = fn(reader{s: s, pg: pc})
+		if !settle(ctx, pc) {
+			return driver.ErrBadConn // not idle: the pool must not reuse it
+		}
+		return nil
+	})
+	if fnErr != nil {
+		return out, fnErr
 	}
-	out, err := fn(reader{s: s, tx: tx})
-	if err != nil {
-		return zero, err
-	}
-	if err := tx.Commit(); err != nil {
-		return zero, fmt.Errorf("store: commit: %w", err)
+	if err != nil && !errors.Is(err, driver.ErrBadConn) {
+		return out, err
 	}
 	return out, nil
+}
+
+// pgxConn returns the pgx connection under a database/sql driver
+// connection.
+func pgxConn(dc any) (*pgx.Conn, error) {
+	c, ok := dc.(*stdlib.Conn)
+	if !ok {
+		return nil, fmt.Errorf("store: a role store needs the pgx driver, not %T", dc)
+	}
+	return c.Conn(), nil
+}
+
+// settle makes sure pc is outside any transaction before it goes back to
+// the pool, rolling back what an error left open. It reports false when
+// the connection cannot be trusted and must be discarded.
+func settle(ctx context.Context, pc *pgx.Conn) bool {
+	if pc.IsClosed() {
+		return false
+	}
+	if pc.PgConn().TxStatus() == 'I' {
+		return true
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, err := pc.Exec(rctx, "ROLLBACK")
+	return err == nil && pc.PgConn().TxStatus() == 'I'
+}
+
+// roleQuery runs one read statement as the store's role, in a single
+// round trip: BEGIN READ ONLY, SET LOCAL ROLE, the statement and COMMIT go
+// to the server as one batch of unnamed statements, which the server
+// parses in order, so the statement is parsed after the role switch (a
+// prepared statement would be parsed first, by the pool's role, which may
+// not see the tenant's schema). Under READ COMMITTED every statement sees
+// its own snapshot anyway, so one transaction per statement reads what one
+// transaction for several would.
+func (s *sqlStore) roleQuery(ctx context.Context, pc *pgx.Conn, text string, args []any) (rowSet, error) {
+	params := make([][]byte, len(args))
+	for i, a := range args {
+		v, err := textParam(a)
+		if err != nil {
+			return nil, err
+		}
+		params[i] = v
+	}
+	b := &pgconn.Batch{}
+	b.ExecParams("BEGIN READ ONLY", nil, nil, nil, nil)
+	b.ExecParams("SET LOCAL ROLE "+quoteIdent(s.role), nil, nil, nil, nil)
+	b.ExecParams(text, params, nil, nil, nil)
+	b.ExecParams("COMMIT", nil, nil, nil, nil)
+	mrr := pc.PgConn().ExecBatch(ctx, b)
+	for _, what := range []string{"begin", "switching to the tenant role"} {
+		if !mrr.NextResult() {
+			return nil, fmt.Errorf("store: %s: %w", what, errors.Join(mrr.Close(), errBatchShort))
+		}
+		if _, err := mrr.ResultReader().Close(); err != nil {
+			_ = mrr.Close()
+			return nil, fmt.Errorf("store: %s: %w", what, err)
+		}
+	}
+	if !mrr.NextResult() {
+		return nil, errors.Join(mrr.Close(), errBatchShort)
+	}
+	return &batchRows{mrr: mrr, rr: mrr.ResultReader()}, nil
+}
+
+var errBatchShort = errors.New("store: the server answered fewer statements than were sent")
+
+// textParam encodes a statement parameter in PostgreSQL's text format.
+func textParam(a any) ([]byte, error) {
+	switch v := a.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		return []byte(v), nil
+	case []byte:
+		return v, nil
+	case int:
+		return strconv.AppendInt(nil, int64(v), 10), nil
+	case int64:
+		return strconv.AppendInt(nil, v, 10), nil
+	case bool:
+		return []byte(strconv.FormatBool(v)), nil
+	}
+	return nil, fmt.Errorf("store: unsupported parameter type %T", a)
+}
+
+// batchRows are the text-format rows of roleQuery's statement. Once the
+// rows are read (or closed), the rest of the batch (the COMMIT) is read
+// and Err reports the statement's error, if any.
+type batchRows struct {
+	mrr  *pgconn.MultiResultReader
+	rr   *pgconn.ResultReader
+	err  error
+	done bool
+}
+
+func (b *batchRows) Next() bool {
+	if b.done {
+		return false
+	}
+	if b.rr.NextRow() {
+		return true
+	}
+	b.finish()
+	return false
+}
+
+func (b *batchRows) Err() error { return b.err }
+
+func (b *batchRows) Close() error {
+	b.finish()
+	return b.err
+}
+
+// finish reads the rest of the statement's result and the COMMIT.
+func (b *batchRows) finish() {
+	if b.done {
+		return
+	}
+	b.done = true
+	if _, err := b.rr.Close(); err != nil {
+		b.err = err
+	}
+	if b.err == nil && b.mrr.NextResult() {
+		if _, err := b.mrr.ResultReader().Close(); err != nil {
+			b.err = fmt.Errorf("store: commit: %w", err)
+		}
+	}
+	if err := b.mrr.Close(); err != nil && b.err == nil {
+		b.err = err
+	}
+}
+
+// Scan converts the current row's text values into dest.
+func (b *batchRows) Scan(dest ...any) error {
+	vals := b.rr.Values()
+	if len(vals) != len(dest) {
+		return fmt.Errorf("store: scan: %d columns into %d destinations", len(vals), len(dest))
+	}
+	for i, d := range dest {
+		if err := scanText(vals[i], d); err != nil {
+			return fmt.Errorf("store: scan column %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// scanText stores a text-format column value (nil: NULL) in dest.
+func scanText(v []byte, dest any) error {
+	if sc, ok := dest.(sql.Scanner); ok {
+		if v == nil {
+			return sc.Scan(nil)
+		}
+		return sc.Scan(string(v))
+	}
+	if v == nil {
+		return fmt.Errorf("NULL into %T", dest)
+	}
+	switch d := dest.(type) {
+	case *string:
+		*d = string(v)
+	case *[]byte:
+		*d = bytes.Clone(v)
+	case *int64:
+		n, err := parseInt(v)
+		*d = n
+		return err
+	case *int:
+		n, err := parseInt(v)
+		*d = int(n)
+		return err
+	case *bool:
+		*d = len(v) > 0 && (v[0] == 't' || v[0] == 'T')
+	default:
+		return fmt.Errorf("unsupported destination %T", dest)
+	}
+	return nil
+}
+
+// parseInt parses an integer column; a numeric one (an aggregate) may
+// carry a fraction, which is dropped.
+func parseInt(v []byte) (int64, error) {
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err == nil {
+		return n, nil
+	}
+	f, ferr := strconv.ParseFloat(string(v), 64)
+	if ferr != nil {
+		return 0, err
+	}
+	return int64(f), nil
 }
 
 // setRole switches the transaction to the store's role.
@@ -139,18 +372,22 @@ func (s *sqlStore) setRole(ctx context.Context, tx *sql.Tx) error {
 
 // query runs a statement inside the transaction.
 func (t *sqlTx) query(ctx context.Context, text string, args ...any) (*sql.Rows, error) {
-	if st := t.s.stmt(t.s.w, text); st != nil {
-		return t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	if t.tx != nil {
+		if st := t.s.stmt(t.s.w, text); st != nil {
+			return t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+		}
 	}
-	return t.tx.QueryContext(ctx, text, args...)
+	return t.q.QueryContext(ctx, text, args...)
 }
 
 func (t *sqlTx) exec(ctx context.Context, text string, args ...any) error {
-	if st := t.s.stmt(t.s.w, text); st != nil {
-		_, err := t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
-		return err
+	if t.tx != nil {
+		if st := t.s.stmt(t.s.w, text); st != nil {
+			_, err := t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+			return err
+		}
 	}
-	_, err := t.tx.ExecContext(ctx, text, args...)
+	_, err := t.q.ExecContext(ctx, text, args...)
 	return err
 }
 
@@ -160,6 +397,7 @@ type queries struct {
 	claim, updateTasks, updateExecutions        string
 	taskStates, completedContexts               string
 	getExecution, listTasks, listEvents         string
+	executionTasks                              string
 	execInputs, taskOutcomes                    string
 	nextReadyAt, runningTasks                   string
 	heartbeat, cancelledTasks                   string
@@ -232,6 +470,16 @@ WHERE execution_id IN ` + d.list("$1", "uuid") + ` ORDER BY id`)
 WHERE execution_id IN ` + d.list("$1", "uuid") + ` AND status = 'Completed'`)
 	q.getExecution = d.sql(`SELECT ` + execCols + ` FROM {t}executions WHERE id = $1`)
 	q.listTasks = d.sql(`SELECT ` + taskCols + ` FROM {t}tasks WHERE execution_id = $1 ORDER BY id`)
+	// One round trip for an execution and its tasks (what a result needs:
+	// not the tasks' saved contexts), the execution's input and output
+	// only on the first row.
+	q.executionTasks = d.sql(`SELECT e.id, e.workflow_name, e.workflow_version, e.status,
+ CASE WHEN row_number() OVER (ORDER BY t.id) = 1 THEN e.input ELSE '{}' END,
+ CASE WHEN row_number() OVER (ORDER BY t.id) = 1 THEN e.output END,
+ e.error, e.created_at, e.started_at, e.completed_at, e.updated_at,
+ t.id, t.execution_id, t.workflow_name, t.name, t.deps, t.status, t.attempt, t.ready_at, NULL, t.error,
+ t.claimed_by, t.heartbeat_at, t.recovery_count, t.started_at, t.completed_at
+FROM {t}executions AS e JOIN {t}tasks AS t ON t.execution_id = e.id WHERE e.id = $1 ORDER BY t.id`)
 	q.listEvents = d.sql(`SELECT id, execution_id, task_name, type, attempt, message, worker, created_at
 FROM {t}events WHERE execution_id = $1 AND id > $2 ORDER BY id LIMIT $3`)
 	q.execInputs = d.sql(`SELECT id, input FROM {t}executions WHERE id IN ` + d.list("$1", "uuid"))
@@ -259,7 +507,7 @@ WHERE status IN ('Ready', 'Running') GROUP BY status`)
 
 func (q queries) all() []string {
 	return []string{q.insertExecutions, q.insertTasks, q.insertEvents, q.claim, q.updateTasks, q.updateExecutions,
-		q.taskStates, q.completedContexts, q.getExecution, q.listTasks, q.listEvents, q.execInputs, q.taskOutcomes,
+		q.taskStates, q.completedContexts, q.getExecution, q.listTasks, q.executionTasks, q.listEvents, q.execInputs, q.taskOutcomes,
 		q.nextReadyAt, q.runningTasks, q.heartbeat, q.cancelledTasks, q.metricsExec, q.metricsTasks}
 }
 
@@ -343,15 +591,14 @@ func (s *sqlStore) dropIdleIfBroken(err error) {
 }
 
 func (s *sqlStore) writeOnce(ctx context.Context, fn func(Tx) error) error {
+	if s.role != "" {
+		return s.writeAsRole(ctx, fn)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	if err := s.setRole(ctx, tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := fn(&sqlTx{s: s, tx: tx}); err != nil {
+	if err := fn(&sqlTx{s: s, q: tx, tx: tx}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -361,9 +608,62 @@ func (s *sqlStore) writeOnce(ctx context.Context, fn func(Tx) error) error {
 	return nil
 }
 
+// errCommitRolledBack: COMMIT answered ROLLBACK (the transaction had
+// failed).
+var errCommitRolledBack = errors.New("store: commit: the transaction was rolled back")
+
+// writeAsRole is writeOnce for a store that acts as a role. BEGIN and SET
+// LOCAL ROLE go to the server in one round trip (a simple-protocol
+// statement pair), so switching roles costs no extra round trip.
+func (s *sqlStore) writeAsRole(ctx context.Context, fn func(Tx) error) error {
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: connection: %w", err)
+	}
+	defer conn.Close()
+	var fnErr error
+	if _, err := conn.ExecContext(ctx, "BEGIN; SET LOCAL ROLE "+quoteIdent(s.role)); err != nil {
+		fnErr = fmt.Errorf("store: begin as the tenant role: %w", err)
+	} else {
+		fnErr = fn(&sqlTx{s: s, q: conn})
+	}
+	var commitErr error
+	err = conn.Raw(func(dc any) error {
+		pc, err := pgxConn(dc)
+		if err != nil {
+			return err
+		}
+		if fnErr == nil {
+			tag, err := pc.Exec(ctx, "COMMIT")
+			switch {
+			case err != nil:
+				commitErr = fmt.Errorf("store: commit: %w", err)
+			case tag.String() == "ROLLBACK":
+				commitErr = errCommitRolledBack
+			}
+		}
+		if !settle(ctx, pc) {
+			return driver.ErrBadConn // not idle: the pool must not reuse it
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, driver.ErrBadConn) && fnErr == nil && commitErr == nil {
+		return err
+	}
+	return errors.Join(fnErr, commitErr)
+}
+
+// querier runs statements: a *sql.Tx, or the *sql.Conn of a role store's
+// transaction.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
 type sqlTx struct {
 	s  *sqlStore
-	tx *sql.Tx
+	q  querier
+	tx *sql.Tx // nil in a role store's transaction (no prepared statements there)
 }
 
 type execRow struct {
@@ -682,21 +982,17 @@ type execTasks struct {
 
 func (s *sqlStore) GetExecutionTasks(ctx context.Context, id string) (*Execution, []*Task, error) {
 	et, err := read(ctx, s, func(r reader) (execTasks, error) {
-		e, err := oneExecution(r.query(ctx, s.q.getExecution, id))
+		rows, err := r.query(ctx, s.q.executionTasks, id)
 		if err != nil {
-			return execTasks{}, err
+			return execTasks{}, fmt.Errorf("store: get execution: %w", err)
 		}
-		rows, err := r.query(ctx, s.q.listTasks, id)
-		if err != nil {
-			return execTasks{}, fmt.Errorf("store: list tasks: %w", err)
-		}
-		tasks, err := scanTasks(rows)
+		e, tasks, err := scanExecutionTasks(rows)
 		return execTasks{e, tasks}, err
 	})
 	return et.e, et.tasks, err
 }
 
-func oneExecution(rows *sql.Rows, err error) (*Execution, error) {
+func oneExecution(rows rowSet, err error) (*Execution, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: get execution: %w", err)
 	}
@@ -710,24 +1006,63 @@ func oneExecution(rows *sql.Rows, err error) (*Execution, error) {
 	return execs[0], nil
 }
 
-func scanExecutions(rows *sql.Rows) ([]*Execution, error) {
+// execScan holds the scan targets of one execution row (execCols).
+type execScan struct {
+	e                                   Execution
+	created, started, completed, update int64
+	input                               string
+	output                              sql.NullString
+}
+
+func (x *execScan) dest() []any {
+	return []any{&x.e.ID, &x.e.WorkflowName, &x.e.WorkflowVersion, &x.e.Status, &x.input, &x.output, &x.e.Error,
+		&x.created, &x.started, &x.completed, &x.update}
+}
+
+func (x *execScan) execution() *Execution {
+	e := x.e
+	e.Input = []byte(x.input)
+	if x.output.Valid {
+		e.Output = []byte(x.output.String)
+	}
+	e.CreatedAt, e.StartedAt, e.CompletedAt, e.UpdatedAt = fromMicros(x.created), fromMicros(x.started), fromMicros(x.completed), fromMicros(x.update)
+	return &e
+}
+
+// taskScan holds the scan targets of one task row (taskCols).
+type taskScan struct {
+	t                             Task
+	deps                          string
+	c                             sql.NullString
+	ready, hb, started, completed int64
+}
+
+func (x *taskScan) dest() []any {
+	return []any{&x.t.ID, &x.t.ExecutionID, &x.t.WorkflowName, &x.t.Name, &x.deps, &x.t.Status, &x.t.Attempt, &x.ready,
+		&x.c, &x.t.Error, &x.t.ClaimedBy, &x.hb, &x.t.RecoveryCount, &x.started, &x.completed}
+}
+
+func (x *taskScan) task() (*Task, error) {
+	t := x.t
+	if err := json.Unmarshal([]byte(x.deps), &t.Deps); err != nil {
+		return nil, fmt.Errorf("store: task %d deps: %w", t.ID, err)
+	}
+	if x.c.Valid {
+		t.Context = []byte(x.c.String)
+	}
+	t.ReadyAt, t.HeartbeatAt, t.StartedAt, t.CompletedAt = fromMicros(x.ready), fromMicros(x.hb), fromMicros(x.started), fromMicros(x.completed)
+	return &t, nil
+}
+
+func scanExecutions(rows rowSet) ([]*Execution, error) {
 	defer rows.Close()
 	var out []*Execution
 	for rows.Next() {
-		var e Execution
-		var created, started, completed, updated int64
-		var input string
-		var output sql.NullString
-		if err := rows.Scan(&e.ID, &e.WorkflowName, &e.WorkflowVersion, &e.Status, &input, &output, &e.Error,
-			&created, &started, &completed, &updated); err != nil {
+		var x execScan
+		if err := rows.Scan(x.dest()...); err != nil {
 			return nil, fmt.Errorf("store: scan execution: %w", err)
 		}
-		e.Input = []byte(input)
-		if output.Valid {
-			e.Output = []byte(output.String)
-		}
-		e.CreatedAt, e.StartedAt, e.CompletedAt, e.UpdatedAt = fromMicros(created), fromMicros(started), fromMicros(completed), fromMicros(updated)
-		out = append(out, &e)
+		out = append(out, x.execution())
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: scan execution: %w", err)
@@ -735,31 +1070,55 @@ func scanExecutions(rows *sql.Rows) ([]*Execution, error) {
 	return out, nil
 }
 
-func scanTasks(rows *sql.Rows) ([]*Task, error) {
+func scanTasks(rows rowSet) ([]*Task, error) {
 	defer rows.Close()
 	var out []*Task
 	for rows.Next() {
-		var t Task
-		var deps string
-		var c sql.NullString
-		var ready, hb, started, completed int64
-		if err := rows.Scan(&t.ID, &t.ExecutionID, &t.WorkflowName, &t.Name, &deps, &t.Status, &t.Attempt, &ready,
-			&c, &t.Error, &t.ClaimedBy, &hb, &t.RecoveryCount, &started, &completed); err != nil {
+		var x taskScan
+		if err := rows.Scan(x.dest()...); err != nil {
 			return nil, fmt.Errorf("store: scan task: %w", err)
 		}
-		if err := json.Unmarshal([]byte(deps), &t.Deps); err != nil {
-			return nil, fmt.Errorf("store: task %d deps: %w", t.ID, err)
+		t, err := x.task()
+		if err != nil {
+			return nil, err
 		}
-		if c.Valid {
-			t.Context = []byte(c.String)
-		}
-		t.ReadyAt, t.HeartbeatAt, t.StartedAt, t.CompletedAt = fromMicros(ready), fromMicros(hb), fromMicros(started), fromMicros(completed)
-		out = append(out, &t)
+		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: scan task: %w", err)
 	}
 	return out, nil
+}
+
+// scanExecutionTasks reads the rows of executionTasks: the execution's
+// columns, then one task's, on every row (the execution's input and
+// output only on the first).
+func scanExecutionTasks(rows rowSet) (*Execution, []*Task, error) {
+	defer rows.Close()
+	var e *Execution
+	var tasks []*Task
+	for rows.Next() {
+		var x execScan
+		var y taskScan
+		if err := rows.Scan(append(x.dest(), y.dest()...)...); err != nil {
+			return nil, nil, fmt.Errorf("store: scan execution: %w", err)
+		}
+		if e == nil {
+			e = x.execution()
+		}
+		t, err := y.task()
+		if err != nil {
+			return nil, nil, err
+		}
+		tasks = append(tasks, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("store: scan execution: %w", err)
+	}
+	if e == nil {
+		return nil, nil, ErrNotFound
+	}
+	return e, tasks, nil
 }
 
 func (s *sqlStore) ListExecutions(ctx context.Context, f ExecutionFilter) ([]*Execution, error) {
