@@ -614,8 +614,10 @@ func (e *Engine) runJob(ctx context.Context, j roundJob, now time.Time) {
 		for i, f := range res.finished {
 			ids[i] = f.ExecutionID.String()
 		}
-		t.notifyFinished(ids)
+		// Observers first, so that a waiter woken by notifyFinished finds
+		// its execution counted.
 		t.observeExecutions(res.finished, true)
+		t.notifyFinished(ids)
 	}
 	if t.cfg.Observer != nil && t.cfg.Observer.ExecutionStarted != nil {
 		for _, c := range j.creates {

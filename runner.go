@@ -621,8 +621,8 @@ func (r *Runner) Cancel(ctx context.Context, id uuid.UUID) error {
 		}
 	}
 	r.e.mu.Unlock()
-	r.t.notifyFinished([]string{sid})
 	r.t.observeExecutions([]ExecutionObservation{{ExecutionID: id, Workflow: workflow, Status: ExecutionCancelled}}, true)
+	r.t.notifyFinished([]string{sid})
 	return nil
 }
 

@@ -241,6 +241,9 @@ func (c *Collector) collectManager(ch chan<- prometheus.Metric) {
 		if r.engine != nil {
 			engines[r.engine] = true
 		}
+		if r.m == nil {
+			continue // closed since it was listed
+		}
 		ch <- prometheus.MustNewConstMetric(c.readyDesc, prometheus.GaugeValue, float64(r.m.ReadyTasks), r.id)
 		ch <- prometheus.MustNewConstMetric(c.runningDesc, prometheus.GaugeValue, float64(r.m.RunningTasks), r.id)
 		var oldest float64
@@ -325,14 +328,14 @@ func (c *Collector) readTenants(m tenant.Manager, ids []string) []tenantRead {
 // readTenant reads one open tenant's queue metrics and engine.
 func readTenant(ctx context.Context, m tenant.Manager, id string) tenantRead {
 	r := tenantRead{id: id}
-	if r.m, r.err = m.Metrics(ctx, id); r.err != nil {
-		return r
-	}
-	runner, err := m.Runner(ctx, id)
-	if err != nil {
-		r.err = err
-		return r
+	// OpenRunner never opens a tenant, so a scrape cannot bring back one
+	// removed since OpenTenants listed it.
+	runner, ok := m.OpenRunner(id)
+	if !ok {
+		return r // closed since it was listed: nothing to report
 	}
 	r.engine = runner.Engine()
+	// The manager's Metrics creates no tenant either.
+	r.m, r.err = m.Metrics(ctx, id)
 	return r
 }

@@ -15,14 +15,15 @@ import (
 	"github.com/cloacina-go/cloacina"
 )
 
-// withRunner calls fn with the tenant's runner. A runner the manager shut
+// withRunner calls fn with the tenant's runner, never creating the
+// tenant (a DELETE may run at the same time). A runner the manager shut
 // down meanwhile (an idle one, or after a password rotation) is asked for
 // again, once.
 func (s *Server) withRunner(ctx context.Context, tenantID string, fn func(*cloacina.Runner) error) error {
 	var err error
 	for range 2 {
 		var r *cloacina.Runner
-		if r, err = s.cfg.Manager.Runner(ctx, tenantID); err != nil {
+		if r, err = s.cfg.Manager.ExistingRunner(ctx, tenantID); err != nil {
 			return err
 		}
 		if err = fn(r); !errors.Is(err, cloacina.ErrRunnerClosed) {

@@ -134,6 +134,29 @@ func (m *manager) checkClosed(ctx context.Context) error {
 // calls for one tenant open exactly one runner; a failed opening is not
 // remembered, so the next call tries again.
 func (m *manager) Runner(ctx context.Context, tenantID string) (*cloacina.Runner, error) {
+	return m.runner(ctx, tenantID, true)
+}
+
+// ExistingRunner is Runner for a tenant that has storage already: it
+// creates none, and returns an error wrapping ErrTenantNotFound for a
+// tenant without it. The check runs under the tenant's lock, so a Remove
+// running at the same time cannot be undone by it.
+func (m *manager) ExistingRunner(ctx context.Context, tenantID string) (*cloacina.Runner, error) {
+	return m.runner(ctx, tenantID, false)
+}
+
+// OpenRunner returns the tenant's runner if it is open in this process,
+// without opening it.
+func (m *manager) OpenRunner(tenantID string) (*cloacina.Runner, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s := m.slots[tenantID]; s != nil && s.runner != nil {
+		return s.runner, true
+	}
+	return nil, false
+}
+
+func (m *manager) runner(ctx context.Context, tenantID string, create bool) (*cloacina.Runner, error) {
 	if err := m.check(tenantID); err != nil {
 		return nil, err
 	}
@@ -155,6 +178,15 @@ func (m *manager) Runner(ctx context.Context, tenantID string) (*cloacina.Runner
 	m.mu.Unlock()
 	if r != nil {
 		return r, nil
+	}
+	if !create {
+		ok, err := m.b.exists(ctx, tenantID)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: %q", ErrTenantNotFound, tenantID)
+		}
 	}
 	r, created, err := m.b.open(ctx, tenantID)
 	if err != nil {
@@ -234,7 +266,7 @@ func (m *manager) dropIdle(id string, s *slot) {
 // before closing the storage, so that a call racing with them ends with
 // the runner's error (ErrRunnerClosed) or its result, never on storage
 // deleted under its feet.
-func (m *manager) use(ctx context.Context, tenantID string) (r *cloacina.Runner, done func(), err error) {
+func (m *manager) use(ctx context.Context, tenantID string, create bool) (r *cloacina.Runner, done func(), err error) {
 	for {
 		m.mu.Lock()
 		if m.closed {
@@ -251,7 +283,7 @@ func (m *manager) use(ctx context.Context, tenantID string) (r *cloacina.Runner,
 		m.mu.Unlock()
 		// Open the runner, then take it as above, unless a Remove took it
 		// away meanwhile.
-		if _, err := m.Runner(ctx, tenantID); err != nil {
+		if _, err := m.runner(ctx, tenantID, create); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -308,7 +340,7 @@ func (m *manager) runnerFor(ctx context.Context, tenantID, workflow string) (*cl
 	if !m.workflows[workflow] {
 		return nil, nil, fmt.Errorf("%w: %q", cloacina.ErrUnknownWorkflow, workflow)
 	}
-	return m.use(ctx, tenantID)
+	return m.use(ctx, tenantID, true)
 }
 
 // Tenants lists the tenants that have storage, sorted (byte-wise).
@@ -412,7 +444,7 @@ func (m *manager) Metrics(ctx context.Context, tenantID string) (*cloacina.Metri
 	if err := m.check(tenantID); err != nil {
 		return nil, err
 	}
-	r, done, err := m.use(ctx, tenantID)
+	r, done, err := m.use(ctx, tenantID, false)
 	if err != nil {
 		return nil, err
 	}

@@ -147,7 +147,7 @@ func TestRemoveWaitsForCallsInProgress(t *testing.T) {
 	defer m.Close(ctx) //nolint:errcheck // checked by the test's last step
 	path, _ := m.Path("acme")
 
-	_, done, err := m.use(ctx, "acme")
+	_, done, err := m.use(ctx, "acme", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestRemoveWaitsForCallsInProgress(t *testing.T) {
 	}
 
 	// A call that outlives Remove's context: the data goes anyway.
-	_, done, err = m.use(ctx, "acme")
+	_, done, err = m.use(ctx, "acme", true)
 	if err != nil {
 		t.Fatal(err)
 	}

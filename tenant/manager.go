@@ -47,6 +47,10 @@ import (
 type Manager interface {
 	// Runner returns the tenant's runner, creating (and migrating) the tenant's storage on first use. Concurrent first calls for one tenant create exactly one runner.
 	Runner(ctx context.Context, tenantID string) (*cloacina.Runner, error)
+	// ExistingRunner is Runner for a tenant that has storage already: it creates none, and returns an error wrapping ErrTenantNotFound for a tenant without it, even when a Remove runs at the same time.
+	ExistingRunner(ctx context.Context, tenantID string) (*cloacina.Runner, error)
+	// OpenRunner returns the tenant's runner if it is open in this process, without opening it.
+	OpenRunner(tenantID string) (*cloacina.Runner, bool)
 	// Execute runs a workflow for a tenant and waits for the result.
 	Execute(ctx context.Context, tenantID, workflow string, input any) (*cloacina.Result, error)
 	// ExecuteAsync starts a workflow for a tenant.
@@ -57,7 +61,7 @@ type Manager interface {
 	Exists(ctx context.Context, tenantID string) (bool, error)
 	// Remove stops the tenant's runner (waiting for its running tasks until ctx ends) and deletes all of its data. Removing an unknown tenant returns ErrTenantNotFound.
 	Remove(ctx context.Context, tenantID string) error
-	// Metrics returns the tenant's metrics (computed in SQL by Runner.Metrics).
+	// Metrics returns the tenant's metrics (computed in SQL by Runner.Metrics). Unlike Execute, it creates no tenant: a tenant without storage is ErrTenantNotFound.
 	Metrics(ctx context.Context, tenantID string) (*cloacina.Metrics, error)
 	// OpenTenants returns, sorted, the tenants whose runner is open in
 	// this process: the ones it is serving now.

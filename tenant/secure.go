@@ -54,15 +54,16 @@ func (m SecureMode) String() string {
 // busy.
 var ErrConnectionLimit = errors.New("tenant: connection limit reached")
 
-// Names of a SecureManager tenant's schema and role.
+// A [SecureManager] tenant with id ID has the schema SecureSchemaPrefix+ID
+// and the role SecureRolePrefix+ID.
 const (
-	secureSchemaPrefix = "tenant_"
-	secureRolePrefix   = "user_"
+	SecureSchemaPrefix = "tenant_"
+	SecureRolePrefix   = "user_"
 )
 
 // MaxSecureIDLength is the longest tenant id of a [SecureManager]: the
 // schema tenant_<id> must fit PostgreSQL's 63-byte identifiers.
-const MaxSecureIDLength = MaxIDLength - len(secureSchemaPrefix)
+const MaxSecureIDLength = MaxIDLength - len(SecureSchemaPrefix)
 
 // DefaultTenantPoolSize is the connection pool size of each tenant's
 // runner in [PoolPerTenant] mode.
@@ -324,7 +325,7 @@ func (m *SecureManager) CreateTenant(ctx context.Context, tenantID string) (*Ten
 	} else if !errors.Is(err, ErrTenantNotFound) {
 		return nil, fmt.Errorf("tenant %q: reading its credentials: %w", tenantID, err)
 	}
-	c, err := b.admin.CreateTenant(ctx, TenantConfig{Schema: secureSchemaPrefix + tenantID, Username: secureRolePrefix + tenantID})
+	c, err := b.admin.CreateTenant(ctx, TenantConfig{Schema: SecureSchemaPrefix + tenantID, Username: SecureRolePrefix + tenantID})
 	if err != nil {
 		return nil, fmt.Errorf("tenant %q: %w", tenantID, err)
 	}
@@ -436,6 +437,13 @@ func (m *SecureManager) Runner(ctx context.Context, tenantID string) (*cloacina.
 	m.b.touch(tenantID)
 	defer m.b.touch(tenantID)
 	return m.manager.Runner(ctx, tenantID)
+}
+
+// ExistingRunner is Runner: a SecureManager never creates a tenant on use.
+func (m *SecureManager) ExistingRunner(ctx context.Context, tenantID string) (*cloacina.Runner, error) {
+	m.b.touch(tenantID)
+	defer m.b.touch(tenantID)
+	return m.manager.ExistingRunner(ctx, tenantID)
 }
 
 // Execute runs a workflow for a tenant and waits for the result.
@@ -551,13 +559,13 @@ func (b *secureBackend) validate(id string) error {
 	}
 	if len(id) > MaxSecureIDLength {
 		return fmt.Errorf("%w: %s: it is %d bytes long, the limit is %d (the schema is %s<id>)",
-			cloacina.ErrInvalidTenantID, quoteID(id), len(id), MaxSecureIDLength, secureSchemaPrefix)
+			cloacina.ErrInvalidTenantID, quoteID(id), len(id), MaxSecureIDLength, SecureSchemaPrefix)
 	}
 	return nil
 }
 
 func (b *secureBackend) where(id string) []any {
-	return []any{"schema", secureSchemaPrefix + id, "role", secureRolePrefix + id}
+	return []any{"schema", SecureSchemaPrefix + id, "role", SecureRolePrefix + id}
 }
 
 // get reads the tenant's credentials and checks that they name the
@@ -571,7 +579,7 @@ func (b *secureBackend) get(ctx context.Context, id string) (*TenantCredentials,
 		}
 		return nil, fmt.Errorf("tenant %q: reading its credentials: %w", id, err)
 	}
-	if c.Schema != secureSchemaPrefix+id || c.Username != secureRolePrefix+id {
+	if c.Schema != SecureSchemaPrefix+id || c.Username != SecureRolePrefix+id {
 		return nil, fmt.Errorf("%w: the stored credentials of %q name schema %q and role %q", ErrNotTenant, id, c.Schema, c.Username)
 	}
 	return c, nil
@@ -760,7 +768,7 @@ func (b *secureBackend) evict(ctx context.Context, id string) bool {
 	if err := r.Shutdown(sctx); err != nil {
 		b.log.Warn("shutting down an idle tenant runner", "tenant", id, "err", err)
 	}
-	b.waitGone(sctx, secureRolePrefix+id)
+	b.waitGone(sctx, SecureRolePrefix+id)
 	b.release(id)
 	return true
 }
@@ -839,7 +847,7 @@ func (b *secureBackend) delete(ctx context.Context, id string) error {
 	_, held := b.held[id]
 	b.mu.Unlock()
 	if held {
-		b.waitGone(ctx, secureRolePrefix+id)
+		b.waitGone(ctx, SecureRolePrefix+id)
 		b.release(id)
 	}
 	c, err := b.get(ctx, id)

@@ -39,6 +39,7 @@ func testManager(t *testing.T, newM managerFactory) {
 		{"ConcurrentFirstUse", testConcurrentFirstUse},
 		{"Isolation", testIsolation},
 		{"TenantsAndExists", testTenantsAndExists},
+		{"ExistingAndOpenRunners", testExistingAndOpenRunners},
 		{"UnknownWorkflowCreatesNoTenant", testUnknownWorkflowCreatesNoTenant},
 		{"InvalidIDs", testInvalidIDs},
 		{"Remove", testRemove},
@@ -231,6 +232,50 @@ func testTenantsAndExists(t *testing.T, newM managerFactory) {
 		if ok, err := m.Exists(ctx, id); err != nil || ok {
 			t.Errorf("Exists(%s) = %v, %v; want false", id, ok, err)
 		}
+	}
+}
+
+// ExistingRunner creates nothing; OpenRunner opens nothing; OpenTenants
+// lists the open ones.
+func testExistingAndOpenRunners(t *testing.T, newM managerFactory) {
+	ctx := testCtx(t, 30*time.Second)
+	m := newM(t)
+	if _, err := m.ExistingRunner(ctx, "ghost"); !errors.Is(err, tenant.ErrTenantNotFound) {
+		t.Errorf("ExistingRunner(ghost) = %v; want ErrTenantNotFound", err)
+	}
+	if _, err := m.ExistingRunner(ctx, "bad;id"); !errors.Is(err, cloacina.ErrInvalidTenantID) {
+		t.Errorf("ExistingRunner(bad;id) = %v; want ErrInvalidTenantID", err)
+	}
+	if r, ok := m.OpenRunner("ghost"); ok || r != nil {
+		t.Errorf("OpenRunner(ghost) = %v, %v; want nil, false", r, ok)
+	}
+	if ok, err := m.Exists(ctx, "ghost"); err != nil || ok {
+		t.Errorf("after ExistingRunner, Exists(ghost) = %v, %v; want false: it must create nothing", ok, err)
+	}
+	r, err := m.Runner(ctx, "real")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.ExistingRunner(ctx, "real"); err != nil || got != r {
+		t.Errorf("ExistingRunner(real) = %p, %v; want the open runner %p", got, err, r)
+	}
+	if got, ok := m.OpenRunner("real"); !ok || got != r {
+		t.Errorf("OpenRunner(real) = %p, %v; want %p, true", got, ok, r)
+	}
+	if got := m.OpenTenants(); !slices.Equal(got, []string{"real"}) {
+		t.Errorf("OpenTenants() = %q; want [real]", got)
+	}
+	if err := m.Remove(ctx, "real"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.OpenRunner("real"); ok {
+		t.Error("OpenRunner(real) after Remove is still open")
+	}
+	if got := m.OpenTenants(); len(got) != 0 {
+		t.Errorf("OpenTenants() after Remove = %q; want none", got)
+	}
+	if _, err := m.ExistingRunner(ctx, "real"); !errors.Is(err, tenant.ErrTenantNotFound) {
+		t.Errorf("ExistingRunner(real) after Remove = %v; want ErrTenantNotFound", err)
 	}
 }
 
@@ -438,10 +483,12 @@ func testMetrics(t *testing.T, newM managerFactory) {
 	if err != nil || other.TotalExecutions != 1 {
 		t.Errorf("Metrics(other) = %+v, %v; want 1 execution", other, err)
 	}
-	// Metrics creates the tenant, empty.
-	fresh, err := m.Metrics(ctx, "fresh")
-	if err != nil || fresh.TotalExecutions != 0 {
-		t.Errorf("Metrics(fresh) = %+v, %v; want 0 executions", fresh, err)
+	// Metrics creates no tenant.
+	if fresh, err := m.Metrics(ctx, "fresh"); !errors.Is(err, tenant.ErrTenantNotFound) {
+		t.Errorf("Metrics(fresh) = %+v, %v; want ErrTenantNotFound", fresh, err)
+	}
+	if ok, err := m.Exists(ctx, "fresh"); err != nil || ok {
+		t.Errorf("Exists(fresh) after Metrics = %v, %v; want false", ok, err)
 	}
 }
 

@@ -17,10 +17,6 @@ import (
 	"github.com/cloacina-go/cloacina/tenant"
 )
 
-// secureSchemaPrefix is how tenant.SecureManager names a tenant's schema:
-// tenant_<id>.
-const secureSchemaPrefix = "tenant_"
-
 // migration is what migrate did to one tenant (or the key store).
 type migration struct {
 	Tenant string `json:"tenant,omitempty"`
@@ -224,7 +220,7 @@ func (sf *storageFlags) migrateSecure(ctx context.Context, tenantID string) ([]m
 	}
 	var done []migration
 	for _, ti := range infos {
-		id, _ := strings.CutPrefix(ti.Schema, secureSchemaPrefix)
+		id, _ := strings.CutPrefix(ti.Schema, tenant.SecureSchemaPrefix)
 		if tenantID != "" && id != tenantID {
 			continue
 		}
@@ -235,7 +231,7 @@ func (sf *storageFlags) migrateSecure(ctx context.Context, tenantID string) ([]m
 		done = append(done, migration{Tenant: id, Where: "schema " + ti.Schema + ", role " + ti.Username, Applied: n, Result: "up to date"})
 	}
 	if tenantID != "" && len(done) == 0 {
-		return nil, fmt.Errorf("tenant %q not found (no schema %s%s made by the admin role)", tenantID, secureSchemaPrefix, tenantID)
+		return nil, fmt.Errorf("tenant %q not found (no schema %s%s made by the admin role)", tenantID, tenant.SecureSchemaPrefix, tenantID)
 	}
 	return done, nil
 }

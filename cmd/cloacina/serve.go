@@ -355,15 +355,16 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-
 	base := "http://" + hintAddr(ln.Addr())
 	if f.noAuth {
 		log.Warn("AUTHENTICATION IS OFF (--no-auth): anyone who reaches " + base + " is admin; use it on your own machine only")
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "storage", f.storage.describe(), "auth", !f.noAuth)
+	// Printed before the first request is served, so that whoever sees the
+	// service ready has seen the generated key too.
 	a.printStart(base, f, generated, keysURL)
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
 
 	select {
 	case <-ctx.Done():
