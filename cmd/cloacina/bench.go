@@ -156,16 +156,21 @@ func (a *app) bench(ctx context.Context, stdout io.Writer, f benchFlags) error {
 	if err != nil {
 		return err
 	}
+	var r *cloacina.Runner
 	defer func() {
+		// The schema's runner must be shut down before its schema drops.
+		bg := context.WithoutCancel(ctx)
+		if r != nil {
+			_ = r.Shutdown(bg)
+		}
 		if schema != "" && !f.keep {
-			if _, err := e.DropSchema(context.WithoutCancel(ctx), schema); err != nil {
+			if _, err := e.DropSchema(bg, schema); err != nil {
 				log.Warn("dropping the bench schema", "schema", schema, "err", err)
 			}
 		}
-		_ = e.Shutdown(context.WithoutCancel(ctx))
+		_ = e.Shutdown(bg)
 	}()
-	r, err := e.Runner(ctx, schema)
-	if err != nil {
+	if r, err = e.Runner(ctx, schema); err != nil {
 		return err
 	}
 	// One execution first, so that the figures leave out the first

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cloacina-go/cloacina"
+	"github.com/cloacina-go/cloacina/internal/pgtest"
 )
 
 // runCLI runs the command in process with the environment env.
@@ -128,5 +131,35 @@ func TestPercentile(t *testing.T) {
 	}
 	if percentile(nil, 0.5) != 0 || percentile(d[:1], 0.99) != 1 {
 		t.Error("edge cases")
+	}
+}
+
+// TestBenchPostgres runs bench in a fresh schema and checks that the
+// schema is dropped afterwards (its runner shut down first).
+func TestBenchPostgres(t *testing.T) {
+	t.Parallel()
+	dbURL := pgtest.Shared(t).NewDatabase(t)
+	code, out, stderr := runCLI(t, nil, "bench", "--database-url", dbURL, "-n", "20", "-c", "4", "-o", "json")
+	if code != 0 || stderr != "" {
+		t.Fatalf("bench: exit %d, stderr %q", code, stderr)
+	}
+	var r benchResult
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Failed != 0 || !strings.Contains(r.Database, "schema cloacina_bench_") {
+		t.Fatalf("bench: %+v (%v)", r, err)
+	}
+	ctx := testCtx(t, 30*time.Second)
+	e, err := cloacina.NewEngine(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Shutdown(ctx)
+	schemas, err := e.Schemas(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range schemas {
+		if strings.HasPrefix(s, "cloacina_bench_") {
+			t.Errorf("bench left schema %s behind", s)
+		}
 	}
 }
