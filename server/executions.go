@@ -72,14 +72,13 @@ func (s *Server) startExecution(w http.ResponseWriter, r *http.Request, rq *requ
 		input = json.RawMessage(c)
 	}
 	ctx := r.Context()
+	// Not Manager.ExecuteAsync: it creates a missing tenant, which a
+	// DELETE of the tenant served meanwhile would bring back.
 	var h *cloacina.ExecutionHandle
-	var err error
-	for range 2 { // see withRunner
-		h, err = s.cfg.Manager.ExecuteAsync(ctx, rq.tenant, body.WorkflowName, input)
-		if !errors.Is(err, cloacina.ErrRunnerClosed) {
-			break
-		}
-	}
+	err := s.withRunner(ctx, rq.tenant, func(rn *cloacina.Runner) (err error) {
+		h, err = rn.ExecuteAsync(ctx, body.WorkflowName, input)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -111,16 +110,22 @@ func (s *Server) getExecution(w http.ResponseWriter, r *http.Request, rq *reques
 	if err != nil {
 		return err
 	}
-	var res *cloacina.Result
-	err = s.withRunner(r.Context(), rq.tenant, func(rn *cloacina.Runner) (err error) {
-		res, err = rn.ExecutionResult(r.Context(), id)
-		return err
-	})
+	res, err := s.result(r.Context(), rq.tenant, id)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, executionOf(res))
 	return nil
+}
+
+// result reads an execution with its tasks and (once it ended) context.
+func (s *Server) result(ctx context.Context, tenantID string, id uuid.UUID) (*cloacina.Result, error) {
+	var res *cloacina.Result
+	err := s.withRunner(ctx, tenantID, func(rn *cloacina.Runner) (err error) {
+		res, err = rn.ExecutionResult(ctx, id)
+		return err
+	})
+	return res, err
 }
 
 // listExecutions: GET /tenants/{tenant_id}/executions.
@@ -218,11 +223,7 @@ func (s *Server) transition(a action) handler {
 		if err != nil {
 			return err
 		}
-		var res *cloacina.Result
-		err = s.withRunner(r.Context(), rq.tenant, func(rn *cloacina.Runner) (err error) {
-			res, err = rn.ExecutionResult(r.Context(), id)
-			return err
-		})
+		res, err := s.result(r.Context(), rq.tenant, id)
 		if err != nil {
 			return err
 		}
