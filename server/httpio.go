@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 )
@@ -69,7 +71,12 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 		if ct := r.Header.Get("Content-Type"); ct != "" {
 			mt, _, err := mime.ParseMediaType(ct)
 			if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-				return nil, errorf(http.StatusUnsupportedMediaType, codeUnsupportedMediaType, "the body's Content-Type is %q, want application/json", ct)
+				hint := ""
+				if mt == "application/x-www-form-urlencoded" {
+					// What curl -d sends unless told otherwise.
+					hint = " (with curl, add -H 'Content-Type: application/json')"
+				}
+				return nil, errorf(http.StatusUnsupportedMediaType, codeUnsupportedMediaType, "the body's Content-Type is %q, want application/json%s", ct, hint)
 			}
 		}
 	}
@@ -92,7 +99,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, optional 
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return errorf(http.StatusBadRequest, codeInvalidJSON, "the body is not the JSON expected: %v", err)
+		return errorf(http.StatusBadRequest, codeInvalidJSON, "the body is not the JSON expected: %s", jsonProblem(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return errorf(http.StatusBadRequest, codeInvalidJSON, "the body has data after its JSON value")
@@ -132,4 +139,42 @@ func location(segments ...string) string {
 		b.WriteString(url.PathEscape(s))
 	}
 	return b.String()
+}
+
+// jsonProblem says what is wrong with a body in the API's terms: the
+// field and the JSON type wanted, never a Go type.
+func jsonProblem(err error) string {
+	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		want := jsonKind(te.Type)
+		if te.Field == "" {
+			return fmt.Sprintf("want %s, got %s", want, te.Value)
+		}
+		return fmt.Sprintf("field %q: want %s, got %s", te.Field, want, te.Value)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "it ends too soon"
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// jsonKind names the JSON value a Go type decodes from.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "another value"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "a JSON object"
+	}
+	return "another value"
 }

@@ -532,3 +532,37 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestBodyErrorMessages: a body's problem is told in JSON terms (the
+// field, the JSON type wanted), never with Go's types, and a curl -d
+// without a JSON Content-Type is told how to fix it.
+func TestBodyErrorMessages(t *testing.T) {
+	e := newEnv(t, "sqlite", envOpts{})
+	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	for _, tc := range []struct {
+		r      req
+		status int
+		want   string
+	}{
+		{req{body: `{"tenant_id":5}`}, 400, `field "tenant_id": want a string, got number`},
+		{req{body: `[]`}, 400, `want a JSON object, got array`},
+		{req{body: `"acme"`}, 400, `want a JSON object, got string`},
+		{req{body: `{"tenant_id":`}, 400, `it ends too soon`},
+		{req{body: `{"tenant_id":"x","extra":1}`}, 400, `unknown field "extra"`},
+		{req{body: `{"tenant_id":"x"}`, header: form}, 415, `add -H 'Content-Type: application/json'`},
+	} {
+		tc.r.method, tc.r.path, tc.r.key = "POST", "/tenants", testAdminKey
+		rec := e.do(tc.r)
+		var ae apiErr
+		if err := json.Unmarshal(rec.Body.Bytes(), &ae); err != nil || rec.Code != tc.status ||
+			!strings.Contains(ae.Error.Message, tc.want) || strings.Contains(ae.Error.Message, "Go ") || strings.Contains(ae.Error.Message, "struct") {
+			t.Errorf("%s: %d %s, want %d with %q", tc.r.body, rec.Code, rec.Body, tc.status, tc.want)
+		}
+	}
+	e.call(req{method: "POST", path: "/tenants/nope/keys", key: testAdminKey, body: `{"name":"x","role":"read"}`}, http.StatusNotFound, nil)
+	e.createTenant("acme")
+	rec := e.do(req{method: "POST", path: "/tenants/acme/workflows", key: testAdminKey, body: `{"workflow_name":["hello"]}`})
+	if !strings.Contains(rec.Body.String(), `field \"workflow_name\": want a string, got array`) {
+		t.Errorf("workflow_name of the wrong type: %d %s", rec.Code, rec.Body)
+	}
+}
