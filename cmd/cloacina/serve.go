@@ -111,16 +111,17 @@ type backend struct {
 	err   error
 }
 
-// close closes the manager, then the admin; calls after the first
-// return the first one's error.
-func (b *backend) close(ctx context.Context) error {
+// close closes the manager, then the admin, and reports whether this
+// call did it; calls after the first return the first one's error.
+func (b *backend) close(ctx context.Context) (first bool, err error) {
 	b.once.Do(func() {
+		first = true
 		b.err = b.m.Close(ctx)
 		if b.admin != nil {
 			b.admin.Close()
 		}
 	})
-	return b.err
+	return first, b.err
 }
 
 // openBackend opens the tenant manager the flags choose; opts go to its
@@ -292,9 +293,10 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		return context.WithTimeout(context.WithoutCancel(ctx), f.shutdownTimeout)
 	}
 	defer func() {
+		// Closed already after a drain, which logged how it went.
 		cctx, cancel := closeCtx()
 		defer cancel()
-		if err := be.close(cctx); err != nil {
+		if first, err := be.close(cctx); err != nil && first {
 			log.Warn("closing the tenant manager", "err", err)
 		}
 	}()
@@ -368,7 +370,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down: draining requests and running tasks", "timeout", f.shutdownTimeout.String())
+		log.Info("shutting down: draining requests and running tasks (signal again to stop at once)", "timeout", f.shutdownTimeout.String())
 	case err := <-served:
 		return fmt.Errorf("serving HTTP: %w", err)
 	}
@@ -380,7 +382,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		log.Warn("requests still running at the shutdown timeout; closing their connections", "err", err)
 		_ = hs.Close()
 	}
-	if err := be.close(sctx); err != nil {
+	if _, err := be.close(sctx); err != nil {
 		log.Warn("tasks still running at the shutdown timeout were released; another process (or the next start) runs them again", "err", err)
 	}
 	log.Info("stopped", "drain", time.Since(start).Round(time.Millisecond).String())
