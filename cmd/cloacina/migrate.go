@@ -21,8 +21,9 @@ import (
 type migration struct {
 	Tenant string `json:"tenant,omitempty"`
 	Where  string `json:"where"`
-	// Applied counts the migrations applied, when known (-1: not known).
-	Applied int    `json:"applied"`
+	// Applied counts the migrations applied, when known (nil, and no
+	// "applied" in JSON, when not).
+	Applied *int   `json:"applied,omitempty"`
 	Result  string `json:"result"`
 }
 
@@ -72,8 +73,8 @@ version.`,
 			row(w, "TENANT", "WHERE", "APPLIED", "RESULT")
 			for _, m := range done {
 				applied := "-"
-				if m.Applied >= 0 {
-					applied = fmt.Sprint(m.Applied)
+				if m.Applied != nil {
+					applied = fmt.Sprint(*m.Applied)
 				}
 				row(w, orDash(m.Tenant), m.Where, applied, m.Result)
 			}
@@ -114,7 +115,7 @@ func (sf *storageFlags) migrate(ctx context.Context, tenantID string) ([]migrati
 	if err := keys.Close(); err != nil {
 		return done, fmt.Errorf("API key store: %w", err)
 	}
-	return append(done, migration{Where: "API keys: " + cloacina.RedactURL(keysURL), Applied: -1, Result: "up to date"}), nil
+	return append(done, migration{Where: "API keys: " + cloacina.RedactURL(keysURL), Result: "up to date"}), nil
 }
 
 // quietLogger drops the engine's info logs while migrating.
@@ -164,7 +165,7 @@ func (sf *storageFlags) migrateSQLite(ctx context.Context, tenantID string) ([]m
 		if _, err := m.Runner(ctx, id); err != nil {
 			return done, err
 		}
-		done = append(done, migration{Tenant: id, Where: path, Applied: -1, Result: "up to date"})
+		done = append(done, migration{Tenant: id, Where: path, Result: "up to date"})
 	}
 	return done, nil
 }
@@ -201,7 +202,7 @@ func (sf *storageFlags) migrateSchemas(ctx context.Context, tenantID string) ([]
 		if _, err := e.Runner(ctx, id); err != nil {
 			return done, fmt.Errorf("tenant %q: %w", id, err)
 		}
-		done = append(done, migration{Tenant: id, Where: "schema " + id, Applied: -1, Result: "up to date"})
+		done = append(done, migration{Tenant: id, Where: "schema " + id, Result: "up to date"})
 	}
 	return done, nil
 }
@@ -228,7 +229,7 @@ func (sf *storageFlags) migrateSecure(ctx context.Context, tenantID string) ([]m
 		if err != nil {
 			return done, err
 		}
-		done = append(done, migration{Tenant: id, Where: "schema " + ti.Schema + ", role " + ti.Username, Applied: n, Result: "up to date"})
+		done = append(done, migration{Tenant: id, Where: "schema " + ti.Schema + ", role " + ti.Username, Applied: &n, Result: "up to date"})
 	}
 	if tenantID != "" && len(done) == 0 {
 		return nil, fmt.Errorf("tenant %q not found (no schema %s%s made by the admin role)", tenantID, tenant.SecureSchemaPrefix, tenantID)
