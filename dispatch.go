@@ -107,7 +107,7 @@ func (t *tenant) round(ctx context.Context, j roundJob, now time.Time) (roundRes
 				return err
 			}
 		}
-		if res.readied > 0 && len(res.claimed) == j.quota {
+		if res.readied > 0 && len(res.claimed) == j.quota && !j.split {
 			if err := tx.NotifyReady(ctx, t.e.cfg.WorkerID); err != nil {
 				return err
 			}

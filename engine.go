@@ -54,6 +54,11 @@ type Engine struct {
 	abandoned bool // Shutdown left tasks that ignored cancellation
 }
 
+// splitMinQuota is the smallest claim worth a transaction of its own
+// (see runJob): below it, one transaction does it all and the tasks it
+// readies are claimed at once.
+const splitMinQuota = 64
+
 // pollBatch bounds how many tenants one poll sweep looks at.
 const pollBatch = 64
 
@@ -84,6 +89,7 @@ type tenant struct {
 	polled     bool      // made hot by a poll or a notification, not by this process
 	due        time.Time // earliest known future ready time; zero: none
 	recoverOwn bool      // recover tasks left Running under our WorkerID
+	backlog    bool      // the last claim took its whole quota: more is ready
 	draining   bool
 	drained    chan struct{} // closed once draining, idle and flushed
 }
@@ -361,6 +367,11 @@ type roundJob struct {
 	quota      int
 	beat       []int64 // running tasks whose claims to renew
 	sweep      bool    // recover tasks whose heartbeat is stale
+	// split marks the bookkeeping half of a round whose claims run in a
+	// concurrent transaction (see runJob): its own claims are none, so it
+	// does not NOTIFY other processes of the tasks it readied, which this
+	// process claims in its next round.
+	split bool
 }
 
 // round runs one dispatch round over the tenants that have something to
@@ -555,7 +566,46 @@ func (e *Engine) shares(order []*tenant, free int) map[*tenant]int {
 // tenants go on.
 func (e *Engine) runJob(ctx context.Context, j roundJob, now time.Time) {
 	t := j.t
+	e.mu.Lock()
+	backlog := t.backlog
+	e.mu.Unlock()
+	if backlog && j.quota >= splitMinQuota && e.db.Backend() == "postgres" && (len(j.creates) > 0 || len(j.outs) > 0) {
+		// On PostgreSQL, for a tenant with a backlog (its last claim took
+		// all it was allowed), claiming ready tasks and recording what happened
+		// (new executions, finished attempts, the DAG steps they allow) run
+		// as two transactions at once, on two connections, so that a busy
+		// tenant keeps two server processes working rather than one. They
+		// touch different rows: claims take Ready tasks (skipping locked
+		// ones) and start Pending executions; the bookkeeping finishes
+		// Running tasks and executions whose tasks are all terminal. Tasks
+		// the bookkeeping makes ready are claimed in the next round.
+		claim := roundJob{t: t, quota: j.quota}
+		rest := j
+		rest.quota, rest.split = 0, true
+		var cres roundResult
+		var cerr error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			cres, cerr = t.round(ctx, claim, now)
+		}()
+		rres, rerr := t.round(ctx, rest, now)
+		<-done
+		// The claim's outcome first: a claim that found little marks the
+		// tenant cold, and the bookkeeping's readied tasks must then make
+		// it hot again.
+		e.apply(ctx, claim, cres, cerr)
+		e.apply(ctx, rest, rres, rerr)
+		return
+	}
 	res, err := t.round(ctx, j, now)
+	e.apply(ctx, j, res, err)
+}
+
+// apply applies the result of one of a tenant's round transactions to the
+// tenant's state.
+func (e *Engine) apply(ctx context.Context, j roundJob, res roundResult, err error) {
+	t := j.t
 	if err != nil {
 		e.mu.Lock()
 		t.outcomes = append(j.outs, t.outcomes...)
@@ -587,6 +637,9 @@ func (e *Engine) runJob(ctx context.Context, j roundJob, now time.Time) {
 		if o.kind == outcomeRetry && (t.due.IsZero() || o.readyAt.Before(t.due)) {
 			t.due = o.readyAt
 		}
+	}
+	if j.quota > 0 {
+		t.backlog = len(res.claimed) == j.quota
 	}
 	switch {
 	case j.quota > 0 && len(res.claimed) < j.quota:
