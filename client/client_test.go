@@ -201,7 +201,7 @@ func TestWorkflowsAndOperations(t *testing.T) {
 		t.Fatalf("Workflows: %+v, %v", wfs, err)
 	}
 	etl, err := admin.Workflow(ctx, "etl")
-	if err != nil || etl.Mermaid == "" || etl.DOT == "" || len(etl.Tasks) != 5 || etl.Version == "" {
+	if err != nil || etl.Mermaid == "" || etl.DOT == "" || len(etl.Tasks) != 5 || etl.Version == "" || !strings.Contains(etl.Description, "fan-out") {
 		t.Errorf("Workflow: %+v, %v", etl, err)
 	}
 	for _, f := range []string{client.FormatMermaid, client.FormatDOT} {

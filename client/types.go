@@ -157,11 +157,12 @@ type TenantMetrics struct {
 // Workflow describes a workflow the server runs. Mermaid and DOT are set
 // by [Client.Workflow] only.
 type Workflow struct {
-	Name    string         `json:"name"`
-	Version string         `json:"version"`
-	Tasks   []WorkflowTask `json:"tasks"`
-	Mermaid string         `json:"mermaid,omitempty"`
-	DOT     string         `json:"dot,omitempty"`
+	Name        string         `json:"name"`
+	Version     string         `json:"version"`
+	Description string         `json:"description,omitempty"`
+	Tasks       []WorkflowTask `json:"tasks"`
+	Mermaid     string         `json:"mermaid,omitempty"`
+	DOT         string         `json:"dot,omitempty"`
 }
 
 // WorkflowTask is one task of a workflow.

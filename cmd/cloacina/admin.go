@@ -219,6 +219,9 @@ func (a *app) workflowsCmd() *cobra.Command {
 			return s.out.print(wf, func(w io.Writer) {
 				row(w, "workflow", wf.Name)
 				row(w, "version", wf.Version)
+				if wf.Description != "" {
+					row(w, "about", oneLine(wf.Description, 200))
+				}
 				io.WriteString(w, "\n")
 				row(w, "TASK", "DEPENDS ON", "DESCRIPTION")
 				for _, t := range wf.Tasks {
@@ -250,6 +253,8 @@ func (a *app) workflowsCmd() *cobra.Command {
 		}),
 	}
 	graph.Flags().StringVar(&format, "format", client.FormatMermaid, "mermaid or dot")
+	get.ValidArgsFunction = a.completeWorkflow
+	graph.ValidArgsFunction = a.completeWorkflow
 	cmd.AddCommand(list, get, graph)
 	return cmd
 }

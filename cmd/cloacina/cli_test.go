@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -161,5 +162,37 @@ func TestBenchPostgres(t *testing.T) {
 		if strings.HasPrefix(s, "cloacina_bench_") {
 			t.Errorf("bench left schema %s behind", s)
 		}
+	}
+}
+
+// TestCompletion: the shell completion script, and the values offered
+// for the flags that take one of a few words.
+func TestCompletion(t *testing.T) {
+	code, out, _ := runCLI(t, nil, "completion", "bash")
+	if code != 0 || !strings.Contains(out, "__start_cloacina") {
+		t.Fatalf("completion bash: exit %d, %d bytes", code, len(out))
+	}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"workflows", "graph", "etl", "--format", ""}, []string{"mermaid", "dot"}},
+		{[]string{"executions", "list", "-o", ""}, []string{"text", "json"}},
+		{[]string{"keys", "create", "--role", ""}, []string{"read", "write"}},
+		{[]string{"bench", "--shape", ""}, []string{"single", "chain", "fanout"}},
+		{[]string{"serve", "--log-level", ""}, []string{"debug", "info", "warn", "error"}},
+		{[]string{"executions", "list", "--status", ""}, []string{"Running", "Cancelled"}},
+	} {
+		code, out, _ := runCLI(t, nil, append([]string{"__complete"}, tc.args...)...)
+		lines := strings.Split(out, "\n")
+		for _, w := range tc.want {
+			if code != 0 || !slices.Contains(lines, w) {
+				t.Errorf("completing %q: exit %d, %q, want %q", tc.args, code, out, w)
+			}
+		}
+	}
+	// Workflow names come from the server: none without one.
+	if code, out, _ := runCLI(t, map[string]string{"CLOACINA_SERVER": "http://127.0.0.1:1"}, "__complete", "run", ""); code != 0 || strings.Contains(out, "hello") {
+		t.Errorf("completing run without a server: exit %d, %q", code, out)
 	}
 }

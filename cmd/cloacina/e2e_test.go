@@ -167,6 +167,10 @@ func exercise(t *testing.T, ctx context.Context, p *serverProc) {
 		!strings.Contains(res.stdout, "greet") {
 		t.Errorf("run --watch: exit %d\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
 	}
+	// Shell completion asks the server for its workflows.
+	if res := cli(t, ctx, p.url, keys["alpha"].read, "__complete", "run", ""); !strings.Contains(res.stdout, "hello\tGreets") {
+		t.Errorf("completing run's workflow: %q", res.stdout)
+	}
 	// hello over HTTP, waiting for it.
 	alphaW := client.New(p.url, client.WithAPIKey(keys["alpha"].write))
 	alphaR := client.New(p.url, client.WithAPIKey(keys["alpha"].read))

@@ -41,7 +41,8 @@ every task status change, then the final status and context; the command
 then exits 1 unless the execution completed.`,
 		Example: `  cloacina run hello --tenant acme --context '{"name":"Ada"}' --watch
   cloacina run etl --tenant acme --context @input.json --wait 30s -o json`,
-		Args: exactArgs(1, "one workflow name"),
+		Args:              exactArgs(1, "one workflow name"),
+		ValidArgsFunction: a.completeWorkflow,
 	}
 	cf := a.clientFlags(cmd)
 	tenantFlag(cmd, &tenantID)

@@ -59,6 +59,7 @@ names its variable), then a .env file (--env-file), then defaults.`,
 		a.benchCmd(),
 		a.versionCmd(),
 	)
+	addCompletions(root)
 	return root
 }
 
