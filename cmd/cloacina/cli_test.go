@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cloacina-go/cloacina"
+	"github.com/cloacina-go/cloacina/client"
 	"github.com/cloacina-go/cloacina/internal/pgtest"
 )
 
@@ -194,5 +195,26 @@ func TestCompletion(t *testing.T) {
 	// Workflow names come from the server: none without one.
 	if code, out, _ := runCLI(t, map[string]string{"CLOACINA_SERVER": "http://127.0.0.1:1"}, "__complete", "run", ""); code != 0 || strings.Contains(out, "hello") {
 		t.Errorf("completing run without a server: exit %d, %q", code, out)
+	}
+}
+
+func TestEventLine(t *testing.T) {
+	at := time.Date(2026, 11, 26, 18, 0, 0, 123e6, time.Local)
+	for _, tc := range []struct {
+		e    client.Event
+		want string
+	}{
+		{client.Event{Type: "execution_created", Message: "version abc", At: at}, "18:00:00.123  execution  created: version abc"},
+		{client.Event{Type: "task_started", Task: "greet", Attempt: 2, At: at}, "18:00:00.123  task       started          greet (attempt 2)"},
+		{client.Event{Type: "task_ready", Task: "greet", At: at}, "18:00:00.123  task       ready            greet"},
+		{client.Event{Type: "task_retry_scheduled", Task: "call", Attempt: 1, Message: "boom\nagain", At: at},
+			"18:00:00.123  task       retry scheduled  call (attempt 1): boom again"},
+	} {
+		if got := eventLine(tc.e); got != tc.want {
+			t.Errorf("eventLine(%+v)\n got %q\nwant %q", tc.e, got, tc.want)
+		}
+	}
+	if !terminalEvent("execution_cancelled") || terminalEvent("execution_paused") || terminalEvent("task_failed") {
+		t.Error("terminalEvent")
 	}
 }

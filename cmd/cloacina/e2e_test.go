@@ -164,7 +164,7 @@ func exercise(t *testing.T, ctx context.Context, p *serverProc) {
 	// hello with the CLI, following it.
 	res := cli(t, ctx, p.url, keys["alpha"].write, "run", "hello", "--tenant", "alpha", "--context", `{"name":"Ada"}`, "--watch")
 	if res.code != 0 || !strings.Contains(res.stdout, "Completed") || !strings.Contains(res.stdout, "Hello, Ada!") ||
-		!strings.Contains(res.stdout, "greet") {
+		!strings.Contains(res.stdout, "started          greet (attempt 1)") || !strings.Contains(res.stdout, "execution  completed") {
 		t.Errorf("run --watch: exit %d\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
 	}
 	// Shell completion asks the server for its workflows.

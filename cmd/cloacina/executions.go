@@ -16,7 +16,7 @@ import (
 	"github.com/cloacina-go/cloacina/client"
 )
 
-// defaultWatchInterval is how often --watch polls the execution.
+// defaultWatchInterval is how often --watch polls the execution's events.
 const defaultWatchInterval = 250 * time.Millisecond
 
 // maxWait is the longest ?wait the server accepts.
@@ -36,9 +36,10 @@ func (a *app) runCmd() *cobra.Command {
 
 --context is the execution's input, a JSON object: inline, @FILE to read a
 file, or - to read standard input. --wait asks the server to wait up to that
-long (at most 5m) for the result. --watch follows the execution, printing
-every task status change, then the final status and context; the command
-then exits 1 unless the execution completed.`,
+long (at most 5m) for the result. --watch follows the execution's events,
+printing every change of the execution and its tasks at the time it
+happened, then the final status and context; the command then exits 1
+unless the execution completed.`,
 		Example: `  cloacina run hello --tenant acme --context '{"name":"Ada"}' --watch
   cloacina run etl --tenant acme --context @input.json --wait 30s -o json`,
 		Args:              exactArgs(1, "one workflow name"),
@@ -145,8 +146,9 @@ func finishedBadly(ex *client.Execution) error {
 	return nil
 }
 
-// watch polls an execution every interval, printing each status change
-// of the execution and its tasks, until it ends; then it prints the
+// watch follows an execution until it ends, printing each of its events
+// (every state change of the execution and of its tasks, with the time it
+// happened) as it appears, polling every interval; then it prints the
 // execution. Progress goes to stdout, or to stderr with -o json (stdout
 // then holds only the final JSON).
 func (a *app) watch(ctx context.Context, s session, tenantID, id string, interval time.Duration) error {
@@ -155,45 +157,34 @@ func (a *app) watch(ctx context.Context, s session, tenantID, id string, interva
 		progress = a.stderr
 	}
 	fmt.Fprintf(progress, "watching execution %s (tenant %s); Ctrl-C stops watching, not the execution\n", id, tenantID)
-	var (
-		status string
-		tasks  = map[string]string{} // task name: status#attempts
-		tick   = time.NewTicker(interval)
-	)
+	stopped := func() error {
+		return fmt.Errorf("stopped watching execution %s; it goes on (cloacina executions get %s --tenant %s)", id, id, tenantID)
+	}
+	var last int64 // the id of the last event printed
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
-		ex, err := s.c.GetExecution(ctx, tenantID, id)
+		events, err := s.c.Events(ctx, tenantID, id)
 		if err != nil {
 			if ctx.Err() != nil {
-				return fmt.Errorf("stopped watching execution %s; it goes on (cloacina executions get %s --tenant %s)", id, id, tenantID)
+				return stopped()
 			}
 			return err
 		}
-		now := time.Now().Format("15:04:05.000")
-		for _, t := range ex.Tasks {
-			// NotStarted is every task's first state: not news.
-			state := fmt.Sprintf("%s#%d", t.Status, t.Attempts)
-			if tasks[t.Name] == state || (tasks[t.Name] == "" && t.Status == client.TaskNotStarted) {
+		ended := false
+		for _, e := range events {
+			if e.ID <= last {
 				continue
 			}
-			tasks[t.Name] = state
-			line := fmt.Sprintf("%s  %-10s %-10s %s", now, "task", t.Status, t.Name)
-			if t.Attempts > 1 {
-				line += fmt.Sprintf(" (attempt %d)", t.Attempts)
-			}
-			switch {
-			case t.Error != "" && t.Status == client.TaskReady:
-				line += ", to retry after: " + oneLine(t.Error, 120)
-			case t.Error != "":
-				line += ": " + oneLine(t.Error, 120)
-			}
-			fmt.Fprintln(progress, line)
+			last = e.ID
+			fmt.Fprintln(progress, eventLine(e))
+			ended = ended || terminalEvent(e.Type)
 		}
-		if ex.Status != status {
-			status = ex.Status
-			fmt.Fprintf(progress, "%s  %-10s %s\n", now, "execution", status)
-		}
-		if client.Terminal(ex.Status) {
+		if ended {
+			ex, err := s.c.GetExecution(ctx, tenantID, id)
+			if err != nil {
+				return err
+			}
 			if !s.out.json() {
 				fmt.Fprintln(progress)
 			}
@@ -204,10 +195,40 @@ func (a *app) watch(ctx context.Context, s session, tenantID, id string, interva
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("stopped watching execution %s; it goes on (cloacina executions get %s --tenant %s)", id, id, tenantID)
+			return stopped()
 		case <-tick.C:
 		}
 	}
+}
+
+// terminalEvent reports whether an event type ends its execution.
+func terminalEvent(typ string) bool {
+	switch typ {
+	case "execution_completed", "execution_failed", "execution_cancelled":
+		return true
+	}
+	return false
+}
+
+// eventLine formats an event for watch: its time, what changed (the
+// execution or a task), how, the task and attempt, and the message.
+func eventLine(e client.Event) string {
+	kind, what, ok := strings.Cut(e.Type, "_")
+	if !ok {
+		kind, what = "", e.Type
+	}
+	at, what := e.At.Local().Format("15:04:05.000"), strings.ReplaceAll(what, "_", " ")
+	line := fmt.Sprintf("%s  %-10s %s", at, kind, what)
+	if e.Task != "" {
+		line = fmt.Sprintf("%s  %-10s %-16s %s", at, kind, what, e.Task)
+		if e.Attempt > 0 {
+			line += fmt.Sprintf(" (attempt %d)", e.Attempt)
+		}
+	}
+	if e.Message != "" {
+		line += ": " + oneLine(e.Message, 120)
+	}
+	return line
 }
 
 // writeExecution writes an execution for people: its fields, its tasks
