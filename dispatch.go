@@ -491,6 +491,11 @@ func (e *Engine) launch(t *tenant, task *store.Task, in *claimInput) {
 		old.cancel(errClaimLost)
 	}
 	t.running[task.ID] = rt
+	if _, ok := t.cancelled[task.ExecutionID]; ok {
+		// Cancelled between the claim's commit and now: Cancel could not
+		// see the task yet.
+		cancel(errExecutionCancelled)
+	}
 	e.workers.Add(1)
 	e.mu.Unlock()
 	go func() {

@@ -90,6 +90,10 @@ type tenant struct {
 	due        time.Time // earliest known future ready time; zero: none
 	recoverOwn bool      // recover tasks left Running under our WorkerID
 	backlog    bool      // the last claim took its whole quota: more is ready
+	// cancelled holds the executions this runner cancelled in the last
+	// minute, so that a task claimed before a cancel but launched after it
+	// is stopped at once (see launch).
+	cancelled map[string]time.Time
 	draining   bool
 	drained    chan struct{} // closed once draining, idle and flushed
 }

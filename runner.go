@@ -615,6 +615,7 @@ func (r *Runner) Cancel(ctx context.Context, id uuid.UUID) error {
 		return err
 	}
 	r.e.mu.Lock()
+	r.t.rememberCancel(sid, now)
 	for _, rt := range r.t.running {
 		if rt.executionID == sid {
 			rt.cancel(errExecutionCancelled)
@@ -624,6 +625,21 @@ func (r *Runner) Cancel(ctx context.Context, id uuid.UUID) error {
 	r.t.observeExecutions([]ExecutionObservation{{ExecutionID: id, Workflow: workflow, Status: ExecutionCancelled}}, true)
 	r.t.notifyFinished([]string{sid})
 	return nil
+}
+
+// rememberCancel records that this runner cancelled an execution (see
+// tenant.cancelled), forgetting those older than a minute. Must be called
+// with e.mu held.
+func (t *tenant) rememberCancel(id string, now time.Time) {
+	if t.cancelled == nil {
+		t.cancelled = map[string]time.Time{}
+	}
+	for old, at := range t.cancelled {
+		if now.Sub(at) > time.Minute {
+			delete(t.cancelled, old)
+		}
+	}
+	t.cancelled[id] = now
 }
 
 func (r *Runner) transition(ctx context.Context, id uuid.UUID, from []ExecutionStatus, to ExecutionStatus, ev EventType) error {

@@ -72,9 +72,18 @@ func readEnvFile(path string) (map[string]string, error) {
 	if path == "" {
 		return nil, nil
 	}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+	vars, err := ReadEnvFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
+	return vars, err
+}
+
+// ReadEnvFile returns the variables of a .env file (KEY=value lines, as
+// read by github.com/joho/godotenv). A missing file is an error wrapping
+// fs.ErrNotExist; a malformed one wraps [ErrInvalidConfig] and says where
+// the file is but not what it holds, since it may hold secrets.
+func ReadEnvFile(path string) (map[string]string, error) {
 	vars, err := godotenv.Read(path)
 	if err != nil {
 		var pe *fs.PathError

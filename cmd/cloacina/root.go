@@ -3,12 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/cloacina-go/cloacina/tenant"
 	"io"
 	"io/fs"
-	"os"
 	"runtime/debug"
 
-	"github.com/joho/godotenv"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -111,20 +110,12 @@ func (a *app) readEnvFile() (map[string]string, error) {
 	path := a.envFile
 	if path == "" {
 		path = defaultEnvFile
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
 	}
-	vars, err := godotenv.Read(path)
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("env file: %w", err)
-		}
-		// The parser's message may quote the file, secrets and all.
-		return nil, fmt.Errorf("env file %s is malformed", path)
+	vars, err := tenant.ReadEnvFile(path)
+	if a.envFile == "" && errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
 	}
-	return vars, nil
+	return vars, err
 }
 
 // versionCmd prints the build's version.
