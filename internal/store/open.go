@@ -20,6 +20,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
 )
@@ -68,6 +69,10 @@ type DB struct {
 	kind string
 	url  string
 	w, r *sql.DB
+	// prepare: the URL lets pgx use named prepared statements (its default
+	// query mode; not through PgBouncer), which role stores' reads then use.
+	prepare  bool
+	prepared connStatements
 }
 
 // Connect opens the database's connection pool (cfg.Schema is ignored).
@@ -133,6 +138,9 @@ func (db *DB) StoreAs(ctx context.Context, schema, role string) (Store, error) {
 		d.lockSkip = "FOR UPDATE OF c SKIP LOCKED"
 	}
 	s := &sqlStore{d: d, schema: schema, role: role, w: db.w, r: db.r, q: buildQueries(d)}
+	if db.prepare {
+		s.prepared = &db.prepared
+	}
 	s.close = s.closeStmts
 	if err := migrate(ctx, s, schema); err != nil {
 		return nil, err
@@ -345,7 +353,13 @@ func connectPostgres(ctx context.Context, cfg Config) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connecting to %s: %w", Redact(cfg.URL), err)
 	}
-	return &DB{kind: "postgres", url: cfg.URL, w: db, r: db}, nil
+	pcfg, err := pgx.ParseConfig(cfg.URL)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: parsing %s: %w", Redact(cfg.URL), err)
+	}
+	prepare := pcfg.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement
+	return &DB{kind: "postgres", url: cfg.URL, w: db, r: db, prepare: prepare}, nil
 }
 
 //go:embed migrations

@@ -8,10 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -33,6 +36,9 @@ type sqlStore struct {
 	// parsing dominates a small statement's cost there, while pgx already
 	// caches statements per connection).
 	stmts sync.Map // stmtKey -> *sql.Stmt
+	// prepared: the statements a role store prepared on each connection
+	// (see roleQuery).
+	prepared *connStatements
 }
 
 type stmtKey struct {
@@ -195,12 +201,15 @@ func settle(ctx context.Context, pc *pgx.Conn) bool {
 
 // roleQuery runs one read statement as the store's role, in a single
 // round trip: BEGIN READ ONLY, SET LOCAL ROLE, the statement and COMMIT go
-// to the server as one batch of unnamed statements, which the server
-// parses in order, so the statement is parsed after the role switch (a
-// prepared statement would be parsed first, by the pool's role, which may
-// not see the tenant's schema). Under READ COMMITTED every statement sees
-// its own snapshot anyway, so one transaction per statement reads what one
-// transaction for several would.
+// to the server as one batch. The statement runs prepared, under a name
+// derived from its text (unless the URL turns pgx's prepared statements
+// off, for PgBouncer): prepared once per connection inside a transaction
+// that has switched to the role (a statement is parsed by the role that
+// prepares it, and the pool's own role may not see the tenant's schema),
+// then executed under the role each time (privileges are checked at every
+// execution). Under READ COMMITTED every statement sees its own snapshot
+// anyway, so one transaction per statement reads what one transaction for
+// several would.
 func (s *sqlStore) roleQuery(ctx context.Context, pc *pgx.Conn, text string, args []any) (rowSet, error) {
 	params := make([][]byte, len(args))
 	for i, a := range args {
@@ -213,7 +222,19 @@ func (s *sqlStore) roleQuery(ctx context.Context, pc *pgx.Conn, text string, arg
 	b := &pgconn.Batch{}
 	b.ExecParams("BEGIN READ ONLY", nil, nil, nil, nil)
 	b.ExecParams("SET LOCAL ROLE "+quoteIdent(s.role), nil, nil, nil, nil)
-	b.ExecParams(text, params, nil, nil, nil)
+	if s.prepared != nil {
+		name := stmtName(text)
+		if !s.prepared.has(pc.PgConn(), name) {
+			if err := s.prepareAsRole(ctx, pc, name, text); err != nil {
+				return nil, err
+			}
+		}
+		b.ExecPrepared(name, params, nil, nil)
+	} else {
+		// No named statements (PgBouncer): an unnamed one, parsed after
+		// the switch, since the server reads the batch in order.
+		b.ExecParams(text, params, nil, nil, nil)
+	}
 	b.ExecParams("COMMIT", nil, nil, nil, nil)
 	mrr := pc.PgConn().ExecBatch(ctx, b)
 	for _, what := range []string{"begin", "switching to the tenant role"} {
@@ -229,6 +250,63 @@ func (s *sqlStore) roleQuery(ctx context.Context, pc *pgx.Conn, text string, arg
 		return nil, errors.Join(mrr.Close(), errBatchShort)
 	}
 	return &batchRows{mrr: mrr, rr: mrr.ResultReader()}, nil
+}
+
+// prepareAsRole prepares a statement on pc as the store's role.
+func (s *sqlStore) prepareAsRole(ctx context.Context, pc *pgx.Conn, name, text string) error {
+	if _, err := pc.Exec(ctx, "BEGIN READ ONLY; SET LOCAL ROLE "+quoteIdent(s.role)); err != nil {
+		return fmt.Errorf("store: switching to the tenant role: %w", err)
+	}
+	_, err := pc.PgConn().Prepare(ctx, name, text, nil)
+	if err != nil {
+		return fmt.Errorf("store: preparing a statement: %w", err)
+	}
+	if _, err := pc.Exec(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	s.prepared.add(pc.PgConn(), name)
+	return nil
+}
+
+// stmtName names the prepared statement of a query text.
+func stmtName(text string) string {
+	h := fnv.New64a()
+	h.Write([]byte(text))
+	return "cloacina_" + strconv.FormatUint(h.Sum64(), 36)
+}
+
+// connStatements remembers which statements are prepared on which
+// connection. A connection's entry goes when the connection is garbage
+// collected (it is held weakly), so closed connections leave nothing.
+type connStatements struct {
+	mu sync.Mutex
+	m  map[weak.Pointer[pgconn.PgConn]]map[string]bool
+}
+
+func (c *connStatements) has(conn *pgconn.PgConn, name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[weak.Make(conn)][name]
+}
+
+func (c *connStatements) add(conn *pgconn.PgConn, name string) {
+	key := weak.Make(conn)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[weak.Pointer[pgconn.PgConn]]map[string]bool{}
+	}
+	names := c.m[key]
+	if names == nil {
+		names = map[string]bool{}
+		c.m[key] = names
+		runtime.AddCleanup(conn, func(k weak.Pointer[pgconn.PgConn]) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			delete(c.m, k)
+		}, key)
+	}
+	names[name] = true
 }
 
 var errBatchShort = errors.New("store: the server answered fewer statements than were sent")
