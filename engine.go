@@ -94,8 +94,8 @@ type tenant struct {
 	// minute, so that a task claimed before a cancel but launched after it
 	// is stopped at once (see launch).
 	cancelled map[string]time.Time
-	draining   bool
-	drained    chan struct{} // closed once draining, idle and flushed
+	draining  bool
+	drained   chan struct{} // closed once draining, idle and flushed
 }
 
 // NewEngine connects to the database at databaseURL and starts the
