@@ -10,22 +10,23 @@ import (
 // Observer is told what happens in a runner, as it happens, so that a
 // program can count and time it (the server turns it into Prometheus
 // metrics). Every field is optional. The functions are called from the
-// engine's goroutines, after the change is committed; they must be safe
-// for concurrent use and return quickly. Only work done by this process is
-// observed: a task run by another process is seen by that process's
-// observer.
+// engine's goroutines and must be safe for concurrent use and return
+// quickly. Only work done by this process is observed: a task run by
+// another process is seen by that process's observer.
 //
 // Like net/http/httptrace.ClientTrace, it is a struct of functions, so that
 // new events can be added without breaking existing observers.
 type Observer struct {
 	// TaskFinished is called when an attempt of a task run by this process
-	// ends.
+	// ends, just before its outcome is written (a write that fails is
+	// retried; the attempt is reported once).
 	TaskFinished func(TaskObservation)
-	// ExecutionStarted is called when an execution started by this process
-	// is recorded.
+	// ExecutionStarted is called once an execution started by this
+	// process is committed.
 	ExecutionStarted func(ExecutionObservation)
-	// ExecutionFinished is called when this process records the end of an
-	// execution: completed or failed by its last task, or cancelled.
+	// ExecutionFinished is called once this process has committed the end
+	// of an execution: completed or failed by its last task, or cancelled.
+	// It is called before Wait returns for that execution in this process.
 	ExecutionFinished func(ExecutionObservation)
 }
 
