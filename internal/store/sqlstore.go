@@ -224,7 +224,7 @@ func (s *sqlStore) roleQuery(ctx context.Context, pc *pgx.Conn, text string, arg
 	b.ExecParams("SET LOCAL ROLE "+quoteIdent(s.role), nil, nil, nil, nil)
 	if s.prepared != nil {
 		name := stmtName(text)
-		if !s.prepared.has(pc.PgConn(), name) {
+		if !s.prepared.has(pc.PgConn(), text) {
 			if err := s.prepareAsRole(ctx, pc, name, text); err != nil {
 				return nil, err
 			}
@@ -264,7 +264,7 @@ func (s *sqlStore) prepareAsRole(ctx context.Context, pc *pgx.Conn, name, text s
 	if _, err := pc.Exec(ctx, "COMMIT"); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
 	}
-	s.prepared.add(pc.PgConn(), name)
+	s.prepared.add(pc.PgConn(), text)
 	return nil
 }
 
@@ -275,21 +275,23 @@ func stmtName(text string) string {
 	return "cloacina_" + strconv.FormatUint(h.Sum64(), 36)
 }
 
-// connStatements remembers which statements are prepared on which
-// connection. A connection's entry goes when the connection is garbage
-// collected (it is held weakly), so closed connections leave nothing.
+// connStatements remembers which statement texts are prepared on which
+// connection (keyed by text, not by name: two texts whose names collided
+// would make the second Prepare fail, never run the wrong statement). A
+// connection's entry goes when the connection is garbage collected (it is
+// held weakly), so closed connections leave nothing.
 type connStatements struct {
 	mu sync.Mutex
 	m  map[weak.Pointer[pgconn.PgConn]]map[string]bool
 }
 
-func (c *connStatements) has(conn *pgconn.PgConn, name string) bool {
+func (c *connStatements) has(conn *pgconn.PgConn, text string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.m[weak.Make(conn)][name]
+	return c.m[weak.Make(conn)][text]
 }
 
-func (c *connStatements) add(conn *pgconn.PgConn, name string) {
+func (c *connStatements) add(conn *pgconn.PgConn, text string) {
 	key := weak.Make(conn)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -306,7 +308,7 @@ func (c *connStatements) add(conn *pgconn.PgConn, name string) {
 			delete(c.m, k)
 		}, key)
 	}
-	names[name] = true
+	names[text] = true
 }
 
 var errBatchShort = errors.New("store: the server answered fewer statements than were sent")
