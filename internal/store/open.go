@@ -527,8 +527,13 @@ func migrationError(schema, what string, err error) error {
 // dead connection and the retry gets a fresh one.
 func retryable(err error) bool {
 	var se interface{ SQLState() string }
-	if errors.As(err, &se) && (se.SQLState() == "40001" || se.SQLState() == "40P01") {
-		return true
+	if errors.As(err, &se) {
+		switch se.SQLState() {
+		case "40001", "40P01": // serialization failure, deadlock
+			return true
+		case "26000": // a prepared statement gone from the server (prepared again)
+			return true
+		}
 	}
 	return connectionLost(err)
 }

@@ -213,6 +213,29 @@ func settle(ctx context.Context, pc *pgx.Conn) bool {
 // anyway, so one transaction per statement reads what one transaction for
 // several would.
 func (s *sqlStore) roleQuery(ctx context.Context, pc *pgx.Conn, text string, args []any) (rowSet, error) {
+	conn := pc.PgConn()
+	rows, err := s.roleBatch(ctx, pc, text, args)
+	if err != nil {
+		s.forgetIfGone(conn, err)
+		return nil, err
+	}
+	rows.onErr = func(err error) { s.forgetIfGone(conn, err) }
+	return rows, nil
+}
+
+// forgetIfGone forgets the statements prepared on conn when err says one
+// is gone from the server (DEALLOCATE or DISCARD ALL, a pooler that
+// switched server connections): they are prepared again next time, and
+// the read, whose error is retryable, runs again.
+func (s *sqlStore) forgetIfGone(conn *pgconn.PgConn, err error) {
+	var pe *pgconn.PgError
+	if s.prepared != nil && errors.As(err, &pe) && pe.Code == "26000" {
+		s.prepared.forget(conn)
+	}
+}
+
+// roleBatch sends roleQuery's batch.
+func (s *sqlStore) roleBatch(ctx context.Context, pc *pgx.Conn, text string, args []any) (*batchRows, error) {
 	params := make([][]byte, len(args))
 	for i, a := range args {
 		v, err := textParam(a)
@@ -293,6 +316,13 @@ func (c *connStatements) has(conn *pgconn.PgConn, text string) bool {
 	return c.m[weak.Make(conn)][text]
 }
 
+// forget drops what is known of conn's statements.
+func (c *connStatements) forget(conn *pgconn.PgConn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, weak.Make(conn))
+}
+
 func (c *connStatements) add(conn *pgconn.PgConn, text string) {
 	key := weak.Make(conn)
 	c.mu.Lock()
@@ -338,10 +368,11 @@ func textParam(a any) ([]byte, error) {
 // rows are read (or closed), the rest of the batch (the COMMIT) is read
 // and Err reports the statement's error, if any.
 type batchRows struct {
-	mrr  *pgconn.MultiResultReader
-	rr   *pgconn.ResultReader
-	err  error
-	done bool
+	mrr   *pgconn.MultiResultReader
+	rr    *pgconn.ResultReader
+	err   error
+	done  bool
+	onErr func(error) // told of the statement's error, if any
 }
 
 func (b *batchRows) Next() bool {
@@ -370,6 +401,9 @@ func (b *batchRows) finish() {
 	b.done = true
 	if _, err := b.rr.Close(); err != nil {
 		b.err = err
+		if b.onErr != nil {
+			b.onErr(err)
+		}
 	}
 	if b.err == nil && b.mrr.NextResult() {
 		if _, err := b.mrr.ResultReader().Close(); err != nil {

@@ -167,3 +167,37 @@ func isSQLState(err error, code string) bool {
 	var se interface{ SQLState() string }
 	return errors.As(err, &se) && se.SQLState() == code
 }
+
+// TestPostgresRoleStatementsPreparedAgain: a role store's reads run
+// statements prepared on the connection; when they vanish from the server
+// (DEALLOCATE ALL, DISCARD ALL, a pooler switching server connections), the
+// next read prepares them again instead of failing.
+func TestPostgresRoleStatementsPreparedAgain(t *testing.T) {
+	srv := pgtest.Shared(t)
+	ctx := context.Background()
+	admin, err := sql.Open("pgx", srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(ctx, "CREATE ROLE "+roleName+" NOLOGIN"); err != nil && !isSQLState(err, "42710") {
+		t.Fatal(err)
+	}
+	url := srv.NewDatabase(t)
+	migrateAndGrant(t, url, "tenant_p", true)
+	// One connection, so that the tampering hits the store's connection.
+	s, err := store.Open(ctx, store.Config{URL: url, Schema: "tenant_p", Role: roleName, PoolSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const missing = "00000000-0000-7000-8000-000000000000"
+	for i := range 3 {
+		if _, err := s.GetExecution(ctx, missing); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("read %d: %v, want ErrNotFound", i, err)
+		}
+		if err := store.ExecOnPool(ctx, s, "DEALLOCATE ALL"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
