@@ -51,9 +51,9 @@ type Manager interface {
 	ExistingRunner(ctx context.Context, tenantID string) (*cloacina.Runner, error)
 	// OpenRunner returns the tenant's runner if it is open in this process, without opening it.
 	OpenRunner(tenantID string) (*cloacina.Runner, bool)
-	// Execute runs a workflow for a tenant and waits for the result.
+	// Execute runs a workflow for a tenant and waits for the result. Like Runner, it creates the tenant on first use (except on a SecureManager, whose tenants come from CreateTenant only).
 	Execute(ctx context.Context, tenantID, workflow string, input any) (*cloacina.Result, error)
-	// ExecuteAsync starts a workflow for a tenant.
+	// ExecuteAsync starts a workflow for a tenant, creating the tenant on first use as Execute does.
 	ExecuteAsync(ctx context.Context, tenantID, workflow string, input any) (*cloacina.ExecutionHandle, error)
 	// Tenants lists the tenants that have storage, sorted.
 	Tenants(ctx context.Context) ([]string, error)
