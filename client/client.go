@@ -27,6 +27,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/cloacina-go/cloacina/api"
 )
 
 // Client talks to one Cloacina server. It is safe for concurrent use.
@@ -177,11 +179,7 @@ func readError(resp *http.Response) *Error {
 	e := &Error{Status: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id")}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	var env struct {
-		Error *struct {
-			Code      string `json:"code"`
-			Message   string `json:"message"`
-			RequestID string `json:"request_id"`
-		} `json:"error"`
+		Error *api.ErrorDetail `json:"error"`
 	}
 	if json.Unmarshal(b, &env) == nil && env.Error != nil {
 		e.Code, e.Message = env.Error.Code, env.Error.Message

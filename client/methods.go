@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cloacina-go/cloacina/api"
 )
 
 // CreateTenant creates a tenant (admin key). An existing one is a 409
@@ -22,9 +24,7 @@ func (c *Client) CreateTenant(ctx context.Context, tenantID string) (*Tenant, er
 
 // ListTenants lists the tenants, sorted (admin key).
 func (c *Client) ListTenants(ctx context.Context) ([]Tenant, error) {
-	var out struct {
-		Tenants []Tenant `json:"tenants"`
-	}
+	var out api.Tenants
 	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/tenants"}, &out); err != nil {
 		return nil, err
 	}
@@ -74,9 +74,7 @@ func (c *Client) ListKeys(ctx context.Context, tenantID string) ([]Key, error) {
 	if tenantID == "" {
 		return nil, errEmpty("tenant id")
 	}
-	var out struct {
-		Keys []Key `json:"keys"`
-	}
+	var out api.Keys
 	if _, err := c.do(ctx, request{method: http.MethodGet, path: tenantPath(tenantID, "keys")}, &out); err != nil {
 		return nil, err
 	}
@@ -174,9 +172,7 @@ func (c *Client) Events(ctx context.Context, tenantID, executionID string) ([]Ev
 	if executionID == "" {
 		return nil, errEmpty("execution id")
 	}
-	var out struct {
-		Events []Event `json:"events"`
-	}
+	var out api.Events
 	path := tenantPath(tenantID, "executions", seg(executionID), "events")
 	if _, err := c.do(ctx, request{method: http.MethodGet, path: path}, &out); err != nil {
 		return nil, err
@@ -235,9 +231,7 @@ func (c *Client) TenantMetrics(ctx context.Context, tenantID string) (*TenantMet
 // Workflows lists the workflows the server runs, sorted by name (any
 // key).
 func (c *Client) Workflows(ctx context.Context) ([]Workflow, error) {
-	var out struct {
-		Workflows []Workflow `json:"workflows"`
-	}
+	var out api.Workflows
 	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/workflows"}, &out); err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cloacina-go/cloacina"
+	"github.com/cloacina-go/cloacina/api"
 	"github.com/cloacina-go/cloacina/internal/pgtest"
 	"github.com/cloacina-go/cloacina/tenant"
 )
@@ -43,17 +44,17 @@ func TestDisableAuth(t *testing.T) {
 		t.Fatal("New logged no warning")
 	}
 	e.createTenant("acme")
-	var tenants tenantsJSON
+	var tenants api.Tenants
 	e.call(req{method: "GET", path: "/tenants"}, http.StatusOK, &tenants)
 	if len(tenants.Tenants) != 1 {
 		t.Fatalf("tenants %+v", tenants)
 	}
-	var ex executionJSON
+	var ex api.Execution
 	e.call(req{method: "POST", path: "/tenants/acme/workflows?wait=20s", body: `{"workflow_name":"hello"}`}, http.StatusOK, &ex)
 	if ex.Status != "Completed" {
 		t.Fatalf("execution %+v", ex)
 	}
-	var ready statusJSON
+	var ready api.Health
 	e.call(req{method: "GET", path: "/readyz"}, http.StatusOK, &ready)
 	if ready.Status != "ready" || !strings.Contains(ready.Warning, "authentication is disabled") {
 		t.Fatalf("readyz = %+v, want a warning", ready)
@@ -77,7 +78,7 @@ func TestSmallLimits(t *testing.T) {
 	// No Gatherer: /metrics is not found (for the admin).
 	e.fail(req{method: "GET", path: "/metrics", key: testAdminKey}, http.StatusNotFound, codeNotFound)
 	// No Workflows: none listed, and none described.
-	var wfs workflowsJSON
+	var wfs api.Workflows
 	e.call(req{method: "GET", path: "/workflows", key: testAdminKey}, http.StatusOK, &wfs)
 	if wfs.Workflows == nil || len(wfs.Workflows) != 0 {
 		t.Fatalf("workflows %+v", wfs)
@@ -137,12 +138,12 @@ func TestSecureManager(t *testing.T) {
 	e.fail(req{method: "POST", path: "/tenants", key: testAdminKey, body: `{"tenant_id":"` + strings.Repeat("a", 60) + `"}`}, http.StatusBadRequest, codeInvalidTenantID)
 	e.fail(req{method: "GET", path: "/tenants/nobody/executions", key: testAdminKey}, http.StatusNotFound, codeTenantNotFound)
 	k := e.createKey(id, "write")
-	var ex executionJSON
+	var ex api.Execution
 	e.call(req{method: "POST", path: "/tenants/" + id + "/workflows?wait=30s", key: k, body: `{"workflow_name":"hello"}`}, http.StatusOK, &ex)
 	if ex.Status != "Completed" {
 		t.Fatalf("execution %+v", ex)
 	}
-	var rot rotatedJSON
+	var rot api.PasswordRotation
 	rec = e.call(req{method: "POST", path: "/tenants/" + id + "/rotate-password", key: testAdminKey}, http.StatusOK, &rot)
 	nc, err := creds.Get(ctx, id)
 	if err != nil || nc.Password == c.Password {

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cloacina-go/cloacina"
+	"github.com/cloacina-go/cloacina/api"
 )
 
 // withRunner calls fn with the tenant's runner, never creating the
@@ -92,7 +93,11 @@ func (s *Server) startExecution(w http.ResponseWriter, r *http.Request, rq *requ
 		defer stop()
 		res, err := h.Wait(wctx)
 		if err == nil {
-			writeJSON(w, http.StatusOK, executionOf(res))
+			out, err := executionOf(res)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, out)
 			return nil
 		}
 		if wctx.Err() == nil {
@@ -100,7 +105,7 @@ func (s *Server) startExecution(w http.ResponseWriter, r *http.Request, rq *requ
 			rq.log.Warn("waiting for an execution", "tenant", rq.tenant, "execution", id, "err", err)
 		}
 	}
-	writeJSON(w, http.StatusAccepted, startedJSON{ExecutionID: id, Status: string(cloacina.ExecutionPending), WorkflowName: body.WorkflowName})
+	writeJSON(w, http.StatusAccepted, api.Started{ExecutionID: id, Status: string(cloacina.ExecutionPending), WorkflowName: body.WorkflowName})
 	return nil
 }
 
@@ -114,7 +119,11 @@ func (s *Server) getExecution(w http.ResponseWriter, r *http.Request, rq *reques
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, executionOf(res))
+	out, err := executionOf(res)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -159,7 +168,7 @@ func (s *Server) listExecutions(w http.ResponseWriter, r *http.Request, rq *requ
 	if err != nil {
 		return err
 	}
-	out := executionsJSON{Executions: make([]summaryJSON, 0, len(page.Executions)), NextCursor: page.NextCursor}
+	out := api.ExecutionPage{Executions: make([]api.Execution, 0, len(page.Executions)), NextCursor: page.NextCursor}
 	for _, e := range page.Executions {
 		out.Executions = append(out.Executions, summaryOf(e))
 	}
@@ -181,9 +190,9 @@ func (s *Server) executionEvents(w http.ResponseWriter, r *http.Request, rq *req
 	if err != nil {
 		return err
 	}
-	out := eventsJSON{Events: make([]eventJSON, 0, len(evs))}
+	out := api.Events{Events: make([]api.Event, 0, len(evs))}
 	for _, e := range evs {
-		out.Events = append(out.Events, eventJSON{ID: e.ID, Task: e.Task, Type: string(e.Type), Attempt: e.Attempt,
+		out.Events = append(out.Events, api.Event{ID: e.ID, Task: e.Task, Type: string(e.Type), Attempt: e.Attempt,
 			Message: e.Message, Worker: e.Worker, At: utc(e.At)})
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -227,7 +236,7 @@ func (s *Server) transition(a action) handler {
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, executionOf(res).summaryJSON)
+		writeJSON(w, http.StatusOK, resultSummaryOf(res))
 		return nil
 	}
 }
@@ -244,7 +253,7 @@ func (s *Server) tenantMetrics(w http.ResponseWriter, r *http.Request, rq *reque
 	if err != nil {
 		return err
 	}
-	out := metricsJSON{
+	out := api.TenantMetrics{
 		ActiveExecutions: m.ActiveExecutions, TotalExecutions: m.TotalExecutions, AvgExecutionMS: ms(m.AvgExecutionTime),
 		ByStatus: make(map[string]int64, len(m.ByStatus)), ReadyTasks: m.ReadyTasks, RunningTasks: m.RunningTasks,
 		OldestReadyTask: utc(m.OldestReadyTask),

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/cloacina-go/cloacina"
+	"github.com/cloacina-go/cloacina/api"
 	"github.com/cloacina-go/cloacina/internal/pgtest"
 	"github.com/cloacina-go/cloacina/server/apikey"
 	"github.com/cloacina-go/cloacina/tenant"
@@ -260,27 +261,27 @@ func (e *env) createTenant(id string) {
 // createKey creates a key of a tenant and returns it whole.
 func (e *env) createKey(tenantID, role string) string {
 	e.t.Helper()
-	var k keyJSON
+	var k api.Key
 	e.call(req{method: "POST", path: "/tenants/" + tenantID + "/keys", key: testAdminKey,
 		body: `{"name":"k","role":"` + role + `"}`}, http.StatusCreated, &k)
-	return k.Key
+	return k.Secret
 }
 
 // start starts a workflow and returns the execution id.
 func (e *env) start(tenantID, key, workflow string) string {
 	e.t.Helper()
-	var st startedJSON
+	var st api.Started
 	e.call(req{method: "POST", path: "/tenants/" + tenantID + "/workflows", key: key,
 		body: `{"workflow_name":"` + workflow + `"}`}, http.StatusAccepted, &st)
 	return st.ExecutionID
 }
 
 // waitStatus polls an execution until it has status want.
-func (e *env) waitStatus(tenantID, id string, want ...string) executionJSON {
+func (e *env) waitStatus(tenantID, id string, want ...string) api.Execution {
 	e.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		var ex executionJSON
+		var ex api.Execution
 		e.call(req{method: "GET", path: "/tenants/" + tenantID + "/executions/" + id, key: testAdminKey}, http.StatusOK, &ex)
 		for _, w := range want {
 			if ex.Status == w {
@@ -299,7 +300,7 @@ func (e *env) waitTaskRunning(tenantID, id string) {
 	e.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		var ex executionJSON
+		var ex api.Execution
 		e.call(req{method: "GET", path: "/tenants/" + tenantID + "/executions/" + id, key: testAdminKey}, http.StatusOK, &ex)
 		if len(ex.Tasks) > 0 && ex.Tasks[0].Status == "Running" {
 			return
@@ -309,4 +310,18 @@ func (e *env) waitTaskRunning(tenantID, id string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// ctxOf decodes an execution's final context; nil when it is null or
+// missing.
+func ctxOf(t testing.TB, ex api.Execution) *cloacina.Context {
+	t.Helper()
+	if len(ex.Context) == 0 || string(ex.Context) == "null" {
+		return nil
+	}
+	c := cloacina.NewContext()
+	if err := json.Unmarshal(ex.Context, c); err != nil {
+		t.Fatalf("context %s: %v", ex.Context, err)
+	}
+	return c
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cloacina-go/cloacina"
+	"github.com/cloacina-go/cloacina/api"
 )
 
 //go:embed openapi.json
@@ -25,7 +26,7 @@ const noAuthWarning = "authentication is disabled: every request may use every r
 
 // listWorkflows: GET /workflows.
 func (s *Server) listWorkflows(w http.ResponseWriter, _ *http.Request, _ *request) error {
-	out := workflowsJSON{Workflows: make([]workflowJSON, 0, len(s.workflows))}
+	out := api.Workflows{Workflows: make([]api.Workflow, 0, len(s.workflows))}
 	for _, wf := range s.workflows {
 		out.Workflows = append(out.Workflows, workflowOf(wf, false))
 	}
@@ -60,7 +61,7 @@ func (s *Server) getWorkflow(w http.ResponseWriter, r *http.Request, _ *request)
 
 // healthz: GET /healthz, while the process serves.
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request, _ *request) error {
-	writeJSON(w, http.StatusOK, statusJSON{Status: "ok"})
+	writeJSON(w, http.StatusOK, api.Health{Status: "ok"})
 	return nil
 }
 
@@ -87,7 +88,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, rq *request) err
 		rq.log.Warn("not ready", "err", err)
 		return errorf(http.StatusServiceUnavailable, codeUnavailable, "the database does not answer")
 	}
-	out := statusJSON{Status: "ready"}
+	out := api.Health{Status: "ready"}
 	if s.cfg.DisableAuth {
 		out.Warning = noAuthWarning
 	}

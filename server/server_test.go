@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cloacina-go/cloacina/api"
 )
 
 // TestHappyPath walks every route once, as the admin and as tenant keys.
@@ -15,38 +17,38 @@ func TestHappyPath(t *testing.T) {
 	admin := testAdminKey
 
 	// Tenants.
-	var created tenantJSON
+	var created api.Tenant
 	rec := e.call(req{method: "POST", path: "/tenants", key: admin, body: `{"tenant_id":"acme"}`}, http.StatusCreated, &created)
 	if created.TenantID != "acme" || created.CreatedAt.IsZero() || rec.Header().Get("Location") != "/tenants/acme" {
 		t.Fatalf("POST /tenants = %+v, Location %q", created, rec.Header().Get("Location"))
 	}
 	e.createTenant("beta")
-	var tenants tenantsJSON
+	var tenants api.Tenants
 	e.call(req{method: "GET", path: "/tenants", key: admin}, http.StatusOK, &tenants)
 	if len(tenants.Tenants) != 2 || tenants.Tenants[0].TenantID != "acme" || tenants.Tenants[1].TenantID != "beta" {
 		t.Fatalf("GET /tenants = %+v", tenants)
 	}
 
 	// Keys.
-	var wk keyJSON
+	var wk api.Key
 	e.call(req{method: "POST", path: "/tenants/acme/keys", key: admin, body: `{"name":"ci","role":"write"}`}, http.StatusCreated, &wk)
-	if wk.KeyID == "" || !strings.HasPrefix(wk.Key, "ck_"+wk.KeyID+"_") || wk.Name != "ci" || wk.Role != "write" || wk.TenantID != "acme" || wk.CreatedAt.IsZero() {
+	if wk.KeyID == "" || !strings.HasPrefix(wk.Secret, "ck_"+wk.KeyID+"_") || wk.Name != "ci" || wk.Role != "write" || wk.TenantID != "acme" || wk.CreatedAt.IsZero() {
 		t.Fatalf("created key %+v", wk)
 	}
 	rk := e.createKey("acme", "read")
-	var keys keysJSON
+	var keys api.Keys
 	rec = e.call(req{method: "GET", path: "/tenants/acme/keys", key: admin}, http.StatusOK, &keys)
-	if len(keys.Keys) != 2 || strings.Contains(rec.Body.String(), wk.Key) || strings.Contains(rec.Body.String(), rk) || strings.Contains(rec.Body.String(), `"key"`) {
+	if len(keys.Keys) != 2 || strings.Contains(rec.Body.String(), wk.Secret) || strings.Contains(rec.Body.String(), rk) || strings.Contains(rec.Body.String(), `"key"`) {
 		t.Fatalf("GET keys = %s", rec.Body)
 	}
 
 	// Workflows, with any key.
-	var wfs workflowsJSON
+	var wfs api.Workflows
 	e.call(req{method: "GET", path: "/workflows", key: rk}, http.StatusOK, &wfs)
 	if len(wfs.Workflows) != 2 || wfs.Workflows[0].Name != "block" || wfs.Workflows[1].Name != "hello" || wfs.Workflows[1].Mermaid != "" {
 		t.Fatalf("GET /workflows = %+v", wfs)
 	}
-	var wf workflowJSON
+	var wf api.Workflow
 	e.call(req{method: "GET", path: "/workflows/hello", key: rk}, http.StatusOK, &wf)
 	if wf.Version == "" || len(wf.Tasks) != 2 || wf.Tasks[0].Description != "says hello" || !slices.Equal(wf.Tasks[1].DependsOn, []string{"greet"}) ||
 		wf.Tasks[0].DependsOn == nil || !strings.HasPrefix(wf.Mermaid, "flowchart") || !strings.HasPrefix(wf.DOT, "digraph") {
@@ -60,28 +62,28 @@ func TestHappyPath(t *testing.T) {
 	}
 
 	// An execution waited for.
-	var ex executionJSON
-	e.call(req{method: "POST", path: "/tenants/acme/workflows?wait=20s", key: wk.Key,
+	var ex api.Execution
+	e.call(req{method: "POST", path: "/tenants/acme/workflows?wait=20s", key: wk.Secret,
 		body: `{"workflow_name":"hello","context":{"name":"Ada"}}`}, http.StatusOK, &ex)
-	if ex.Status != "Completed" || ex.Context == nil || len(ex.Tasks) != 2 || ex.Tasks[0].Status != "Completed" || ex.Tasks[0].Attempts != 1 ||
+	if ex.Status != "Completed" || ctxOf(t, ex) == nil || len(ex.Tasks) != 2 || ex.Tasks[0].Status != "Completed" || ex.Tasks[0].Attempts != 1 ||
 		ex.CompletedAt.IsZero() || ex.WorkflowVersion != wf.Version {
 		t.Fatalf("wait: %+v", ex)
 	}
-	if g, _ := ex.Context.Get("greeting"); g != "Hello, Ada!" {
+	if g, _ := ctxOf(t, ex).Get("greeting"); g != "Hello, Ada!" {
 		t.Fatalf("greeting %v", g)
 	}
 
 	// One started without waiting, read with the read key.
-	var st startedJSON
-	rec = e.call(req{method: "POST", path: "/tenants/acme/workflows", key: wk.Key, body: `{"workflow_name":"hello"}`}, http.StatusAccepted, &st)
+	var st api.Started
+	rec = e.call(req{method: "POST", path: "/tenants/acme/workflows", key: wk.Secret, body: `{"workflow_name":"hello"}`}, http.StatusAccepted, &st)
 	if st.Status != "Pending" || st.WorkflowName != "hello" || rec.Header().Get("Location") != "/tenants/acme/executions/"+st.ExecutionID {
 		t.Fatalf("202: %+v, Location %q", st, rec.Header().Get("Location"))
 	}
 	done := e.waitStatus("acme", st.ExecutionID, "Completed")
-	if g, _ := done.Context.Get("greeting"); g != "Hello, world!" {
+	if g, _ := ctxOf(t, done).Get("greeting"); g != "Hello, world!" {
 		t.Fatalf("greeting %v", g)
 	}
-	var got executionJSON
+	var got api.Execution
 	rec = e.call(req{method: "GET", path: "/tenants/acme/executions/" + st.ExecutionID, key: rk}, http.StatusOK, &got)
 	var raw map[string]any
 	if err := json.Unmarshal(rec.Body.Bytes(), &raw); err != nil {
@@ -92,48 +94,48 @@ func TestHappyPath(t *testing.T) {
 			t.Errorf("GET execution lacks %q: %s", field, rec.Body)
 		}
 	}
-	var page executionsJSON
+	var page api.ExecutionPage
 	e.call(req{method: "GET", path: "/tenants/acme/executions?status=Completed&workflow=hello&limit=1", key: rk}, http.StatusOK, &page)
 	if len(page.Executions) != 1 || page.Executions[0].ExecutionID != st.ExecutionID || page.NextCursor == "" {
 		t.Fatalf("page 1 = %+v", page)
 	}
 	cursor := page.NextCursor
-	page = executionsJSON{}
+	page = api.ExecutionPage{}
 	e.call(req{method: "GET", path: "/tenants/acme/executions?limit=1&cursor=" + cursor, key: rk}, http.StatusOK, &page)
 	if len(page.Executions) != 1 || page.Executions[0].ExecutionID != ex.ExecutionID || page.NextCursor != "" {
 		t.Fatalf("page 2 = %+v", page)
 	}
-	var evs eventsJSON
+	var evs api.Events
 	e.call(req{method: "GET", path: "/tenants/acme/executions/" + st.ExecutionID + "/events", key: rk}, http.StatusOK, &evs)
 	if len(evs.Events) < 4 || evs.Events[0].Type != "execution_created" || evs.Events[len(evs.Events)-1].Type != "execution_completed" {
 		t.Fatalf("events = %+v", evs)
 	}
-	var m metricsJSON
+	var m api.TenantMetrics
 	e.call(req{method: "GET", path: "/tenants/acme/metrics", key: rk}, http.StatusOK, &m)
 	if m.TotalExecutions != 2 || m.ByStatus["Completed"] != 2 || m.ActiveExecutions != 0 {
 		t.Fatalf("metrics = %+v", m)
 	}
 
 	// Pause, resume and cancel a running execution.
-	id := e.start("acme", wk.Key, "block")
+	id := e.start("acme", wk.Secret, "block")
 	e.waitTaskRunning("acme", id)
-	var sum summaryJSON
-	e.call(req{method: "POST", path: "/tenants/acme/executions/" + id + "/pause", key: wk.Key}, http.StatusOK, &sum)
+	var sum api.Execution
+	e.call(req{method: "POST", path: "/tenants/acme/executions/" + id + "/pause", key: wk.Secret}, http.StatusOK, &sum)
 	if sum.Status != "Paused" || sum.ExecutionID != id {
 		t.Fatalf("pause = %+v", sum)
 	}
-	e.call(req{method: "POST", path: "/tenants/acme/executions/" + id + "/resume", key: wk.Key, body: `{}`}, http.StatusOK, &sum)
+	e.call(req{method: "POST", path: "/tenants/acme/executions/" + id + "/resume", key: wk.Secret, body: `{}`}, http.StatusOK, &sum)
 	if sum.Status != "Running" {
 		t.Fatalf("resume = %+v", sum)
 	}
-	e.call(req{method: "POST", path: "/tenants/acme/executions/" + id + "/cancel", key: wk.Key}, http.StatusOK, &sum)
+	e.call(req{method: "POST", path: "/tenants/acme/executions/" + id + "/cancel", key: wk.Secret}, http.StatusOK, &sum)
 	if sum.Status != "Cancelled" {
 		t.Fatalf("cancel = %+v", sum)
 	}
-	e.fail(req{method: "POST", path: "/tenants/acme/executions/" + id + "/pause", key: wk.Key}, http.StatusConflict, codeInvalidTransition)
+	e.fail(req{method: "POST", path: "/tenants/acme/executions/" + id + "/pause", key: wk.Secret}, http.StatusConflict, codeInvalidTransition)
 
 	// Operations.
-	var hz statusJSON
+	var hz api.Health
 	e.call(req{method: "GET", path: "/healthz"}, http.StatusOK, &hz)
 	if hz.Status != "ok" {
 		t.Fatalf("healthz %+v", hz)
@@ -156,7 +158,7 @@ func TestHappyPath(t *testing.T) {
 
 	// Deleting a key, then the tenant.
 	e.call(req{method: "DELETE", path: "/tenants/acme/keys/" + wk.KeyID, key: admin}, http.StatusNoContent, nil)
-	e.fail(req{method: "GET", path: "/tenants/acme/executions", key: wk.Key}, http.StatusUnauthorized, codeUnauthorized)
+	e.fail(req{method: "GET", path: "/tenants/acme/executions", key: wk.Secret}, http.StatusUnauthorized, codeUnauthorized)
 	e.fail(req{method: "DELETE", path: "/tenants/acme/keys/" + wk.KeyID, key: admin}, http.StatusNotFound, codeKeyNotFound)
 	e.call(req{method: "DELETE", path: "/tenants/acme", key: admin}, http.StatusNoContent, nil)
 	e.fail(req{method: "GET", path: "/tenants/acme/executions", key: rk}, http.StatusUnauthorized, codeUnauthorized)
@@ -318,12 +320,12 @@ func TestRefusedWritesNothing(t *testing.T) {
 			t.Fatalf("%s %s %.60s = %d, want a refusal", r.method, r.path, r.body, rec.Code)
 		}
 	}
-	var page executionsJSON
+	var page api.ExecutionPage
 	e.call(req{method: "GET", path: "/tenants/acme/executions", key: rk}, http.StatusOK, &page)
 	if len(page.Executions) != 0 {
 		t.Fatalf("refused starts created executions: %+v", page.Executions)
 	}
-	var tenants tenantsJSON
+	var tenants api.Tenants
 	e.call(req{method: "GET", path: "/tenants", key: testAdminKey}, http.StatusOK, &tenants)
 	if len(tenants.Tenants) != 1 {
 		t.Fatalf("refused requests created tenants: %+v", tenants)
@@ -355,7 +357,7 @@ func TestIsolation(t *testing.T) {
 				{acme, "acme", ea, "beta", eb},
 				{beta, "beta", eb, "acme", ea},
 			} {
-				var page executionsJSON
+				var page api.ExecutionPage
 				e.call(req{method: "GET", path: "/tenants/" + c.own + "/executions", key: c.key}, http.StatusOK, &page)
 				if len(page.Executions) != 1 || page.Executions[0].ExecutionID != c.ownExec {
 					t.Fatalf("%s sees %+v", c.own, page.Executions)
@@ -388,7 +390,7 @@ func TestIsolation(t *testing.T) {
 					}
 				}
 			}
-			var page executionsJSON
+			var page api.ExecutionPage
 			e.call(req{method: "GET", path: "/tenants/acme/executions", key: acme}, http.StatusOK, &page)
 			if len(page.Executions) != 1 {
 				t.Fatalf("acme's executions after the other tenant's attempts: %+v", page.Executions)
@@ -435,13 +437,13 @@ func sameHeaders(a, b http.Header) bool {
 func TestWait(t *testing.T) {
 	e := newEnv(t, "sqlite", envOpts{})
 	e.createTenant("acme")
-	var ex executionJSON
+	var ex api.Execution
 	e.call(req{method: "POST", path: "/tenants/acme/workflows?wait=30s", key: testAdminKey, body: `{"workflow_name":"hello"}`}, http.StatusOK, &ex)
-	if ex.Status != "Completed" || ex.Context == nil {
+	if ex.Status != "Completed" || ctxOf(t, ex) == nil {
 		t.Fatalf("wait: %+v", ex)
 	}
 	began := time.Now()
-	var st startedJSON
+	var st api.Started
 	rec := e.call(req{method: "POST", path: "/tenants/acme/workflows?wait=200ms", key: testAdminKey, body: `{"workflow_name":"block"}`}, http.StatusAccepted, &st)
 	if took := time.Since(began); took < 200*time.Millisecond || took > 10*time.Second {
 		t.Fatalf("wait=200ms took %v", took)

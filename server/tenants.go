@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/cloacina-go/cloacina/api"
 	"github.com/cloacina-go/cloacina/server/apikey"
 	"github.com/cloacina-go/cloacina/tenant"
 )
@@ -66,7 +67,7 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request, rq *reques
 	}
 	rq.log.Info("tenant created", "tenant", id)
 	w.Header().Set("Location", location("tenants", id))
-	writeJSON(w, http.StatusCreated, tenantJSON{TenantID: id, CreatedAt: time.Now().UTC()})
+	writeJSON(w, http.StatusCreated, api.Tenant{TenantID: id, CreatedAt: time.Now().UTC()})
 	return nil
 }
 
@@ -76,9 +77,9 @@ func (s *Server) listTenants(w http.ResponseWriter, r *http.Request, _ *request)
 	if err != nil {
 		return err
 	}
-	out := tenantsJSON{Tenants: make([]tenantJSON, 0, len(ids))}
+	out := api.Tenants{Tenants: make([]api.Tenant, 0, len(ids))}
 	for _, id := range ids {
-		out.Tenants = append(out.Tenants, tenantJSON{TenantID: id})
+		out.Tenants = append(out.Tenants, api.Tenant{TenantID: id})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -116,7 +117,7 @@ func (s *Server) rotatePassword(w http.ResponseWriter, r *http.Request, rq *requ
 		return err
 	}
 	rq.log.Info("tenant password rotated", "tenant", rq.tenant, "username", c.Username)
-	writeJSON(w, http.StatusOK, rotatedJSON{TenantID: rq.tenant, Username: c.Username, RotatedAt: time.Now().UTC()})
+	writeJSON(w, http.StatusOK, api.PasswordRotation{TenantID: rq.tenant, Username: c.Username, RotatedAt: time.Now().UTC()})
 	return nil
 }
 
@@ -165,7 +166,7 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request, rq *request) e
 	if err != nil {
 		return err
 	}
-	out := keysJSON{Keys: make([]keyJSON, 0, len(ks))}
+	out := api.Keys{Keys: make([]api.Key, 0, len(ks))}
 	for _, k := range ks {
 		out.Keys = append(out.Keys, keyOf(k, ""))
 	}
