@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/cloacina-go/cloacina"
+	"github.com/cloacina-go/cloacina/api"
 	"github.com/cloacina-go/cloacina/server/apikey"
 	"github.com/cloacina-go/cloacina/tenant"
 )
@@ -95,17 +96,6 @@ func toAPIError(err error) (ae *apiError, internal bool) {
 	return errorf(http.StatusInternalServerError, codeInternal, "internal error"), true
 }
 
-// errorBody is the one shape of every error.
-type errorBody struct {
-	Error errorDetail `json:"error"`
-}
-
-type errorDetail struct {
-	Code      string `json:"code"`
-	Message   string `json:"message"`
-	RequestID string `json:"request_id"`
-}
-
 // writeError answers err, logging server-side failures with their details.
 func (s *Server) writeError(w http.ResponseWriter, rq *request, err error) {
 	ae, internal := toAPIError(err)
@@ -123,5 +113,5 @@ func (s *Server) writeError(w http.ResponseWriter, rq *request, err error) {
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
 	}
-	writeJSON(w, ae.status, errorBody{errorDetail{Code: ae.code, Message: ae.message, RequestID: rq.id}})
+	writeJSON(w, ae.status, api.ErrorBody{Error: api.ErrorDetail{Code: ae.code, Message: ae.message, RequestID: rq.id}})
 }
