@@ -90,6 +90,11 @@ type tenant struct {
 	due        time.Time // earliest known future ready time; zero: none
 	recoverOwn bool      // recover tasks left Running under our WorkerID
 	backlog    bool      // the last claim took its whole quota: more is ready
+	// created counts the executions this process created since the last
+	// ANALYZE it ran for the tenant (at analyzed executions); analyzing: one
+	// runs now. See maybeAnalyze.
+	created, analyzed int
+	analyzing         bool
 	// cancelled holds the executions this runner cancelled in the last
 	// minute, so that a task claimed before a cancel but launched after it
 	// is stopped at once (see launch).
@@ -645,6 +650,10 @@ func (e *Engine) apply(ctx context.Context, j roundJob, res roundResult, err err
 	if j.quota > 0 {
 		t.backlog = len(res.claimed) == j.quota
 	}
+	for _, c := range j.creates {
+		t.created += len(c.execs)
+	}
+	e.maybeAnalyze(t)
 	switch {
 	case j.quota > 0 && len(res.claimed) < j.quota:
 		// Work found by looking (a poll, a notification, a restart) may
@@ -729,6 +738,41 @@ func (e *Engine) DropSchema(ctx context.Context, schema string) (bool, error) {
 	}
 	ok, err := e.db.DropSchema(ctx, schema)
 	return ok, translateStoreErr(err)
+}
+
+// analyzeAfter is how many new executions of a tenant (and at least a
+// quarter of those it had at its last ANALYZE) make the engine refresh the
+// planner's statistics of its tables.
+const analyzeAfter = 1000
+
+// maybeAnalyze runs ANALYZE on the tenant's tables, in the background, once
+// this process has created enough executions since the last time. A
+// tenant's tables can grow faster than autovacuum (every minute at best)
+// refreshes their statistics; a planner working from statistics of a much
+// smaller table picks plans that read whole tables. Must be called with
+// e.mu held.
+func (e *Engine) maybeAnalyze(t *tenant) {
+	if t.analyzing || e.closed || t.draining || t.created < max(analyzeAfter, t.analyzed/4) || e.db.Backend() != "postgres" {
+		return
+	}
+	t.analyzing = true
+	n := t.created
+	e.workers.Add(1)
+	go func() {
+		defer e.workers.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		err := t.store.Analyze(ctx)
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		t.analyzing = false
+		if err != nil {
+			e.log.Warn("refreshing planner statistics", "schema", t.name, "err", err)
+			return
+		}
+		t.created -= n
+		t.analyzed += n
+	}()
 }
 
 // EngineStats is a snapshot of an engine's load.

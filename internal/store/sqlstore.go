@@ -1433,6 +1433,22 @@ func (s *sqlStore) NextReadyAt(ctx context.Context, workflows []string) (time.Ti
 	return fromMicros(v), true, nil
 }
 
+func (s *sqlStore) Analyze(ctx context.Context) error {
+	if s.d.name != "postgres" {
+		return nil
+	}
+	q := "ANALYZE " + s.d.prefix + "executions, " + s.d.prefix + "tasks"
+	if s.role != "" {
+		// As the role, through the shared pool (the role usually does not
+		// own the tables, and the server then skips them with a warning).
+		return s.Write(ctx, func(tx Tx) error { return tx.(*sqlTx).exec(ctx, q) })
+	}
+	if _, err := s.w.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("store: analyze: %w", err)
+	}
+	return nil
+}
+
 func (s *sqlStore) Metrics(ctx context.Context) (*Metrics, error) {
 	return read(ctx, s, func(r reader) (*Metrics, error) { return s.metrics(ctx, r) })
 }

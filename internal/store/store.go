@@ -171,6 +171,10 @@ type Store interface {
 	// workflows in an execution that may run, and false when there is none.
 	NextReadyAt(ctx context.Context, workflows []string) (time.Time, bool, error)
 	Metrics(ctx context.Context) (*Metrics, error)
+	// Analyze refreshes the planner's statistics of the executions and
+	// tasks tables (PostgreSQL; nothing on SQLite). A role that does not
+	// own the tables is skipped by the server without an error.
+	Analyze(ctx context.Context) error
 	Close() error
 }
 
