@@ -105,6 +105,35 @@ func TestPostgresRole(t *testing.T) {
 	}))
 }
 
+// TestPostgresRoleExecMode runs the role suite with pgx's exec query mode
+// (the setting for PgBouncer in transaction mode), where a role store reads
+// through unnamed statements rather than prepared ones.
+func TestPostgresRoleExecMode(t *testing.T) {
+	srv := pgtest.Shared(t)
+	ctx := context.Background()
+	admin, err := sql.Open("pgx", srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(ctx, "CREATE ROLE "+roleName+" NOLOGIN"); err != nil && !isSQLState(err, "42710") {
+		t.Fatal(err)
+	}
+	storetest.Run(t, opener(store.Config{Schema: "tenant_x", Role: roleName}, "postgres", func(t *testing.T) string {
+		url := srv.NewDatabase(t)
+		migrateAndGrant(t, url, "tenant_x", true)
+		return withParam(url, "default_query_exec_mode=exec")
+	}))
+}
+
+// withParam adds a query parameter to a URL.
+func withParam(url, param string) string {
+	if strings.Contains(url, "?") {
+		return url + "&" + param
+	}
+	return url + "?" + param
+}
+
 // migrateAndGrant creates and migrates schema as the admin and, when grant
 // is set, gives roleName what the engine needs in it.
 func migrateAndGrant(t *testing.T, url, schema string, grant bool) {
