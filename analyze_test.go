@@ -1,6 +1,7 @@
 package cloacina_test
 
 import (
+	"context"
 	"database/sql"
 	"testing"
 	"time"
@@ -43,5 +44,36 @@ WHERE schemaname = 'burst' AND relname IN ('executions', 'tasks') AND last_analy
 		t.Fatal(err)
 	}
 	waitUntil(t, ctx, "ANALYZE of the tenant's tables", analyzed)
+	shutdown(t, r)
+}
+
+// TestAnalyzeFunc: a runner given an AnalyzeFunc (as a SecureManager's
+// tenants are, whose role may not ANALYZE) calls it instead.
+func TestAnalyzeFunc(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Shared(t).NewDatabase(t)
+	ctx := testCtx(t, 60*time.Second)
+	called := make(chan string, 1)
+	fn := func(_ context.Context, schema string) error {
+		select {
+		case called <- schema:
+		default:
+		}
+		return nil
+	}
+	wf := cloacina.NewWorkflow("noop").Task("t", okTask).MustBuild()
+	r := openRunner(t, url, cloacina.WithWorkflows(wf), cloacina.WithSchema("viafunc"), cloacina.WithEnqueueOnly(),
+		cloacina.WithAnalyzeFunc(fn))
+	if _, err := r.ExecuteMany(ctx, "noop", make([]any, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case schema := <-called:
+		if schema != "viafunc" {
+			t.Errorf("AnalyzeFunc got schema %q, want viafunc", schema)
+		}
+	case <-ctx.Done():
+		t.Fatal("AnalyzeFunc was not called after 1,000 executions")
+	}
 	shutdown(t, r)
 }

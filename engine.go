@@ -762,7 +762,12 @@ func (e *Engine) maybeAnalyze(t *tenant) {
 		defer e.workers.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		err := t.store.Analyze(ctx)
+		var err error
+		if fn := t.cfg.AnalyzeFunc; fn != nil {
+			err = fn(ctx, t.name)
+		} else {
+			err = t.store.Analyze(ctx)
+		}
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		t.analyzing = false

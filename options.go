@@ -1,6 +1,7 @@
 package cloacina
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -88,6 +89,12 @@ type Config struct {
 	// TenantLabel is the Tenant reported to the Observer (default: the
 	// schema).
 	TenantLabel string
+	// AnalyzeFunc, on PostgreSQL, refreshes the planner statistics of a
+	// schema's tables in place of the runner's own ANALYZE, which the
+	// engine runs after every 1,000 executions it creates in a tenant. A
+	// role that does not own its tables cannot run it: tenant.SecureManager
+	// sets this to its Admin's Analyze.
+	AnalyzeFunc func(ctx context.Context, schema string) error
 }
 
 // Option sets one field of a [Config].
@@ -147,6 +154,11 @@ func WithEnqueueOnly() Option { return func(c *Config) { c.EnqueueOnly = true } 
 // must be for its task to be recovered.
 func WithHeartbeat(interval, staleAfter time.Duration) Option {
 	return func(c *Config) { c.HeartbeatInterval, c.StaleClaimAfter = interval, staleAfter }
+}
+
+// WithAnalyzeFunc sets Config.AnalyzeFunc.
+func WithAnalyzeFunc(fn func(ctx context.Context, schema string) error) Option {
+	return func(c *Config) { c.AnalyzeFunc = fn }
 }
 
 // WithLogger sets the runner's logger.

@@ -277,6 +277,20 @@ func (a *Admin) grant(ctx context.Context, tx *sql.Tx, schema, username string) 
 	return nil
 }
 
+// Analyze refreshes the planner statistics of a tenant schema's executions
+// and tasks tables. The admin owns them; a tenant's role, which may not
+// ANALYZE them, has a SecureManager call this instead.
+func (a *Admin) Analyze(ctx context.Context, schema string) error {
+	if err := ValidateID(schema, false); err != nil {
+		return fmt.Errorf("tenant: schema: %w", err)
+	}
+	q := "ANALYZE " + pgx.Identifier{schema, "executions"}.Sanitize() + ", " + pgx.Identifier{schema, "tasks"}.Sanitize()
+	if _, err := a.db.ExecContext(ctx, q); err != nil {
+		return a.redact(fmt.Errorf("tenant: analyzing %s: %w", schema, err))
+	}
+	return nil
+}
+
 // Migrate applies the engine's pending migrations to a tenant's schema, as
 // the admin role, and grants the tenant role the tables they add; it
 // returns how many migrations it applied. A runner started with a

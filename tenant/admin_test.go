@@ -56,6 +56,7 @@ func TestAdmin(t *testing.T) {
 	t.Run("TenantsRunWorkflowsInIsolation", env.testTenantsRunWorkflowsInIsolation)
 	t.Run("LaterTablesAreGranted", env.testLaterTablesAreGranted)
 	t.Run("Migrate", env.testMigrate)
+	t.Run("Analyze", env.testAnalyze)
 	t.Run("RotatePassword", env.testRotatePassword)
 	t.Run("ListTenants", env.testListTenants)
 	t.Run("RemoveTenant", env.testRemoveTenant)
@@ -254,6 +255,27 @@ func (env *admEnv) testLaterTablesAreGranted(t *testing.T) {
 // testMigrate checks Admin.Migrate: a tenant's runner cannot apply
 // migrations (cloacina.ErrMigrationRequired); the admin applies them, and
 // the tenant can use the tables they create.
+// testAnalyze: the admin refreshes a tenant's statistics, which the
+// tenant's own role may not.
+func (env *admEnv) testAnalyze(t *testing.T) {
+	ctx := admCtx(t, time.Minute)
+	c := env.create(t, tenant.TenantConfig{Schema: admName("ana"), Username: admName("ana_user")})
+	if err := env.admin.Analyze(ctx, c.Schema); err != nil {
+		t.Fatalf("Analyze: %v", err)
+	}
+	var n int
+	if err := env.super.QueryRow(ctx, `SELECT count(*) FROM pg_stat_user_tables
+WHERE schemaname = $1 AND relname IN ('executions', 'tasks') AND last_analyze IS NOT NULL`, c.Schema).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("%d of the tenant's 2 tables were analyzed", n)
+	}
+	if err := env.admin.Analyze(ctx, "bad;name"); !errors.Is(err, cloacina.ErrInvalidTenantID) {
+		t.Errorf("Analyze(bad;name) = %v; want ErrInvalidTenantID", err)
+	}
+}
+
 func (env *admEnv) testMigrate(t *testing.T) {
 	ctx := admCtx(t, time.Minute)
 	c := env.create(t, tenant.TenantConfig{Schema: admName("mig"), Username: admName("mig_user")})

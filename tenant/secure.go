@@ -592,7 +592,8 @@ func (b *secureBackend) open(ctx context.Context, id string) (*cloacina.Runner, 
 	}
 	if b.mode == SharedPoolSwitchRole {
 		r, err := b.withMigration(ctx, c, func() (*cloacina.Runner, error) {
-			return b.engine.Runner(ctx, c.Schema, cloacina.WithTenantRole(c.Username), cloacina.WithTenantLabel(id))
+			return b.engine.Runner(ctx, c.Schema, cloacina.WithTenantRole(c.Username), cloacina.WithTenantLabel(id),
+				cloacina.WithAnalyzeFunc(b.admin.Analyze))
 		})
 		if err != nil {
 			return nil, false, fmt.Errorf("tenant %q: attaching its schema: %w", id, err)
@@ -613,7 +614,8 @@ func (b *secureBackend) open(ctx context.Context, id string) (*cloacina.Runner, 
 // startRunner starts a PoolPerTenant runner connected as the tenant.
 func (b *secureBackend) startRunner(ctx context.Context, id string, c *TenantCredentials) (*cloacina.Runner, error) {
 	r, err := b.withMigration(ctx, c, func() (*cloacina.Runner, error) {
-		return cloacina.NewRunnerWithSchema(ctx, c.ConnectionString, c.Schema, append(slices.Clip(b.runnerOpts), cloacina.WithTenantLabel(id))...)
+		return cloacina.NewRunnerWithSchema(ctx, c.ConnectionString, c.Schema,
+			append(slices.Clip(b.runnerOpts), cloacina.WithTenantLabel(id), cloacina.WithAnalyzeFunc(b.admin.Analyze))...)
 	})
 	if err != nil {
 		return nil, redactError(fmt.Errorf("tenant %q: starting its runner as role %s: %w", id, c.Username, err), c.Password)

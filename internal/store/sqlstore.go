@@ -247,6 +247,10 @@ func (s *sqlStore) roleBatch(ctx context.Context, pc *pgx.Conn, text string, arg
 	b := &pgconn.Batch{}
 	b.ExecParams("BEGIN READ ONLY", nil, nil, nil, nil)
 	b.ExecParams("SET LOCAL ROLE "+quoteIdent(s.role), nil, nil, nil, nil)
+	// A tenant's role may not ANALYZE the tables it does not own, so their
+	// statistics may lag (see pgBegin, Analyze): the same planner settings
+	// as a write, at no extra round trip.
+	b.ExecParams(pgReadSettings, nil, nil, nil, nil)
 	if s.prepared != nil {
 		name := stmtName(text)
 		if !s.prepared.has(pc.PgConn(), text) {
@@ -262,7 +266,7 @@ func (s *sqlStore) roleBatch(ctx context.Context, pc *pgx.Conn, text string, arg
 	}
 	b.ExecParams("COMMIT", nil, nil, nil, nil)
 	mrr := pc.PgConn().ExecBatch(ctx, b)
-	for _, what := range []string{"begin", "switching to the tenant role"} {
+	for _, what := range []string{"begin", "switching to the tenant role", "planner settings"} {
 		if !mrr.NextResult() {
 			return nil, fmt.Errorf("store: %s: %w", what, errors.Join(mrr.Close(), errBatchShort))
 		}
@@ -342,6 +346,11 @@ func (c *connStatements) add(conn *pgconn.PgConn, text string) {
 	}
 	names[text] = true
 }
+
+// pgReadSettings are pgBegin's planner settings, as one statement (a batch
+// takes one statement at a time).
+const pgReadSettings = "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true), " +
+	"set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)"
 
 var errBatchShort = errors.New("store: the server answered fewer statements than were sent")
 
@@ -590,15 +599,18 @@ WHERE execution_id IN ` + d.list("$1", "uuid") + ` AND status = 'Completed'`)
 	q.getExecution = d.sql(`SELECT ` + execCols + ` FROM {t}executions WHERE id = $1`)
 	q.listTasks = d.sql(`SELECT ` + taskCols + ` FROM {t}tasks WHERE execution_id = $1 ORDER BY id`)
 	// One round trip for an execution and its tasks (what a result needs:
-	// not the tasks' saved contexts), the execution's input and output
-	// only on the first row.
-	q.executionTasks = d.sql(`SELECT e.id, e.workflow_name, e.workflow_version, e.status,
- CASE WHEN row_number() OVER (ORDER BY t.id) = 1 THEN e.input ELSE '{}' END,
- CASE WHEN row_number() OVER (ORDER BY t.id) = 1 THEN e.output END,
+	// not the tasks' saved contexts): the execution's row (kind 0), then
+	// its tasks' (kind 1), each a keyed lookup. Unordered (the tasks are
+	// sorted in Go), so that no plan walks a whole table in order.
+	q.executionTasks = d.sql(`SELECT 0, e.id, e.workflow_name, e.workflow_version, e.status, e.input, e.output,
  e.error, e.created_at, e.started_at, e.completed_at, e.updated_at,
+ 0, e.id, '', '', '[]', '', 0, 0, NULL, '', '', 0, 0, 0, 0
+FROM {t}executions AS e WHERE e.id = $1
+UNION ALL
+SELECT 1, t.execution_id, '', '', '', '{}', NULL, '', 0, 0, 0, 0,
  t.id, t.execution_id, t.workflow_name, t.name, t.deps, t.status, t.attempt, t.ready_at, NULL, t.error,
  t.claimed_by, t.heartbeat_at, t.recovery_count, t.started_at, t.completed_at
-FROM {t}executions AS e JOIN {t}tasks AS t ON t.execution_id = e.id WHERE e.id = $1 ORDER BY t.id`)
+FROM {t}tasks AS t WHERE t.execution_id = $1`)
 	q.listEvents = d.sql(`SELECT id, execution_id, task_name, type, attempt, message, worker, created_at
 FROM {t}events WHERE execution_id = $1 AND id > $2 ORDER BY id LIMIT $3`)
 	q.execInputs = d.sql(`SELECT id, input FROM {t}executions WHERE id IN ` + d.list("$1", "uuid"))
@@ -736,15 +748,17 @@ var errCommitRolledBack = errors.New("store: commit: the transaction was rolled 
 // in one round trip (simple-protocol statements).
 //
 // The settings steer the planner to the indexes every statement of a write
-// transaction is built for (keyed lookups and updates; ClaimTasks adds its
-// own). A queue's statistics
+// transaction is built for: keyed lookups and updates, joined to their
+// parameter rows by nested loops (the planner takes a JSON parameter for
+// 100 rows, and would otherwise hash-join it with a read of the whole
+// table); ClaimTasks adds its own. A queue's statistics
 // lag behind it: after a burst of new executions, ANALYZE has not yet seen
 // them and the planner, expecting a few rows, would read and sort or hash
 // whole tables instead, at a cost growing with the backlog on every round
 // (it made a 200,000-execution burn-down several times slower). SET LOCAL
 // holds for the transaction only, so it works through PgBouncer.
 func (s *sqlStore) pgBegin() string {
-	b := "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off"
+	b := "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off"
 	if s.role != "" {
 		b += "; SET LOCAL ROLE " + quoteIdent(s.role)
 	}
@@ -1241,20 +1255,22 @@ func scanTasks(rows rowSet) ([]*Task, error) {
 }
 
 // scanExecutionTasks reads the rows of executionTasks: the execution's
-// columns, then one task's, on every row (the execution's input and
-// output only on the first).
+// (kind 0) and its tasks' (kind 1).
 func scanExecutionTasks(rows rowSet) (*Execution, []*Task, error) {
 	defer rows.Close()
 	var e *Execution
 	var tasks []*Task
 	for rows.Next() {
+		var kind int
 		var x execScan
 		var y taskScan
-		if err := rows.Scan(append(x.dest(), y.dest()...)...); err != nil {
+		dest := append(append([]any{&kind}, x.dest()...), y.dest()...)
+		if err := rows.Scan(dest...); err != nil {
 			return nil, nil, fmt.Errorf("store: scan execution: %w", err)
 		}
-		if e == nil {
+		if kind == 0 {
 			e = x.execution()
+			continue
 		}
 		t, err := y.task()
 		if err != nil {
@@ -1268,6 +1284,7 @@ func scanExecutionTasks(rows rowSet) (*Execution, []*Task, error) {
 	if e == nil {
 		return nil, nil, ErrNotFound
 	}
+	slices.SortFunc(tasks, func(a, b *Task) int { return cmp.Compare(a.ID, b.ID) })
 	return e, tasks, nil
 }
 
