@@ -740,9 +740,9 @@ func (e *Engine) DropSchema(ctx context.Context, schema string) (bool, error) {
 	return ok, translateStoreErr(err)
 }
 
-// analyzeAfter is how many new executions of a tenant (and at least a
-// quarter of those it had at its last ANALYZE) make the engine refresh the
-// planner's statistics of its tables.
+// analyzeAfter is how many new executions of a tenant (and at least as many
+// as it had at its last ANALYZE, so that refreshes thin out as the tables
+// grow) make the engine refresh the planner's statistics of its tables.
 const analyzeAfter = 1000
 
 // maybeAnalyze runs ANALYZE on the tenant's tables, in the background, once
@@ -752,7 +752,7 @@ const analyzeAfter = 1000
 // smaller table picks plans that read whole tables. Must be called with
 // e.mu held.
 func (e *Engine) maybeAnalyze(t *tenant) {
-	if t.analyzing || e.closed || t.draining || t.created < max(analyzeAfter, t.analyzed/4) || e.db.Backend() != "postgres" {
+	if t.analyzing || e.closed || t.draining || t.created < max(analyzeAfter, t.analyzed) || e.db.Backend() != "postgres" {
 		return
 	}
 	t.analyzing = true

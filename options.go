@@ -91,7 +91,8 @@ type Config struct {
 	TenantLabel string
 	// AnalyzeFunc, on PostgreSQL, refreshes the planner statistics of a
 	// schema's tables in place of the runner's own ANALYZE, which the
-	// engine runs after every 1,000 executions it creates in a tenant. A
+	// engine runs once it has created 1,000 executions in a tenant, then
+	// each time that count doubles. A
 	// role that does not own its tables cannot run it: tenant.SecureManager
 	// sets this to its Admin's Analyze.
 	AnalyzeFunc func(ctx context.Context, schema string) error

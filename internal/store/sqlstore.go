@@ -247,10 +247,6 @@ func (s *sqlStore) roleBatch(ctx context.Context, pc *pgx.Conn, text string, arg
 	b := &pgconn.Batch{}
 	b.ExecParams("BEGIN READ ONLY", nil, nil, nil, nil)
 	b.ExecParams("SET LOCAL ROLE "+quoteIdent(s.role), nil, nil, nil, nil)
-	// A tenant's role may not ANALYZE the tables it does not own, so their
-	// statistics may lag (see pgBegin, Analyze): the same planner settings
-	// as a write, at no extra round trip.
-	b.ExecParams(pgReadSettings, nil, nil, nil, nil)
 	if s.prepared != nil {
 		name := stmtName(text)
 		if !s.prepared.has(pc.PgConn(), text) {
@@ -266,7 +262,7 @@ func (s *sqlStore) roleBatch(ctx context.Context, pc *pgx.Conn, text string, arg
 	}
 	b.ExecParams("COMMIT", nil, nil, nil, nil)
 	mrr := pc.PgConn().ExecBatch(ctx, b)
-	for _, what := range []string{"begin", "switching to the tenant role", "planner settings"} {
+	for _, what := range []string{"begin", "switching to the tenant role"} {
 		if !mrr.NextResult() {
 			return nil, fmt.Errorf("store: %s: %w", what, errors.Join(mrr.Close(), errBatchShort))
 		}
@@ -346,11 +342,6 @@ func (c *connStatements) add(conn *pgconn.PgConn, text string) {
 	}
 	names[text] = true
 }
-
-// pgReadSettings are pgBegin's planner settings, as one statement (a batch
-// takes one statement at a time).
-const pgReadSettings = "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true), " +
-	"set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)"
 
 var errBatchShort = errors.New("store: the server answered fewer statements than were sent")
 
