@@ -141,6 +141,9 @@ func (db *DB) StoreAs(ctx context.Context, schema, role string) (Store, error) {
 	if db.prepare {
 		s.prepared = &db.prepared
 	}
+	if db.kind == "postgres" {
+		s.begin = pgBegin(role)
+	}
 	s.close = s.closeStmts
 	if err := migrate(ctx, s, schema); err != nil {
 		return nil, err

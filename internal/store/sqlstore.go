@@ -38,6 +38,8 @@ type sqlStore struct {
 	// parsing dominates a small statement's cost there, while pgx already
 	// caches statements per connection).
 	stmts sync.Map // stmtKey -> *sql.Stmt
+	// begin opens a PostgreSQL write transaction (see pgBegin).
+	begin string
 	// prepared: the statements a role store prepared on each connection
 	// (see roleQuery).
 	prepared *connStatements
@@ -734,7 +736,7 @@ func (s *sqlStore) writeOnce(ctx context.Context, fn func(Tx) error) error {
 // failed).
 var errCommitRolledBack = errors.New("store: commit: the transaction was rolled back")
 
-// pgBegin opens a PostgreSQL write transaction: its settings, and the
+// pgBegin is the statement that opens a PostgreSQL write transaction: its settings, and the
 // role switch of a store that acts as a role, go to the server with BEGIN
 // in one round trip (simple-protocol statements).
 //
@@ -748,10 +750,10 @@ var errCommitRolledBack = errors.New("store: commit: the transaction was rolled 
 // whole tables instead, at a cost growing with the backlog on every round
 // (it made a 200,000-execution burn-down several times slower). SET LOCAL
 // holds for the transaction only, so it works through PgBouncer.
-func (s *sqlStore) pgBegin() string {
+func pgBegin(role string) string {
 	b := "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off"
-	if s.role != "" {
-		b += "; SET LOCAL ROLE " + quoteIdent(s.role)
+	if role != "" {
+		b += "; SET LOCAL ROLE " + quoteIdent(role)
 	}
 	return b
 }
@@ -766,7 +768,7 @@ func (s *sqlStore) writePostgres(ctx context.Context, fn func(Tx) error) error {
 	}
 	defer conn.Close()
 	var fnErr error
-	if _, err := conn.ExecContext(ctx, s.pgBegin()); err != nil {
+	if _, err := conn.ExecContext(ctx, s.begin); err != nil {
 		fnErr = fmt.Errorf("store: begin: %w", err)
 	} else {
 		fnErr = fn(&sqlTx{s: s, q: conn})
@@ -1446,11 +1448,6 @@ func (s *sqlStore) Analyze(ctx context.Context) error {
 		return nil
 	}
 	q := "ANALYZE " + s.d.prefix + "executions, " + s.d.prefix + "tasks"
-	if s.role != "" {
-		// As the role, through the shared pool (the role usually does not
-		// own the tables, and the server then skips them with a warning).
-		return s.Write(ctx, func(tx Tx) error { return tx.(*sqlTx).exec(ctx, q) })
-	}
 	if _, err := s.w.ExecContext(ctx, q); err != nil {
 		return fmt.Errorf("store: analyze: %w", err)
 	}

@@ -172,8 +172,9 @@ type Store interface {
 	NextReadyAt(ctx context.Context, workflows []string) (time.Time, bool, error)
 	Metrics(ctx context.Context) (*Metrics, error)
 	// Analyze refreshes the planner's statistics of the executions and
-	// tasks tables (PostgreSQL; nothing on SQLite). A role that does not
-	// own the tables is skipped by the server without an error.
+	// tasks tables (PostgreSQL; nothing on SQLite), as the pool's user,
+	// not the store's role; tables that user does not own are skipped by
+	// the server with a warning, not an error.
 	Analyze(ctx context.Context) error
 	Close() error
 }

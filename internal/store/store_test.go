@@ -88,16 +88,7 @@ const roleName = "cloacina_suite_role"
 // transaction to a role holding only the privileges the engine needs in
 // its schema (the shared-pool mode of per-tenant roles).
 func TestPostgresRole(t *testing.T) {
-	srv := pgtest.Shared(t)
-	ctx := context.Background()
-	admin, err := sql.Open("pgx", srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(ctx, "CREATE ROLE "+roleName+" NOLOGIN"); err != nil && !isSQLState(err, "42710") {
-		t.Fatal(err)
-	}
+	srv := roleServer(t)
 	storetest.Run(t, opener(store.Config{Schema: "tenant_r", Role: roleName}, "postgres", func(t *testing.T) string {
 		url := srv.NewDatabase(t)
 		migrateAndGrant(t, url, "tenant_r", true)
@@ -109,16 +100,7 @@ func TestPostgresRole(t *testing.T) {
 // (the setting for PgBouncer in transaction mode), where a role store reads
 // through unnamed statements rather than prepared ones.
 func TestPostgresRoleExecMode(t *testing.T) {
-	srv := pgtest.Shared(t)
-	ctx := context.Background()
-	admin, err := sql.Open("pgx", srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(ctx, "CREATE ROLE "+roleName+" NOLOGIN"); err != nil && !isSQLState(err, "42710") {
-		t.Fatal(err)
-	}
+	srv := roleServer(t)
 	storetest.Run(t, opener(store.Config{Schema: "tenant_x", Role: roleName}, "postgres", func(t *testing.T) string {
 		url := srv.NewDatabase(t)
 		migrateAndGrant(t, url, "tenant_x", true)
@@ -132,6 +114,22 @@ func withParam(url, param string) string {
 		return url + "&" + param
 	}
 	return url + "?" + param
+}
+
+// roleServer returns the shared server with roleName created (roles belong
+// to the cluster, so every role test shares it).
+func roleServer(t *testing.T) *pgtest.Server {
+	t.Helper()
+	srv := pgtest.Shared(t)
+	admin, err := sql.Open("pgx", srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(context.Background(), "CREATE ROLE "+roleName+" NOLOGIN"); err != nil && !isSQLState(err, "42710") {
+		t.Fatal(err)
+	}
+	return srv
 }
 
 // migrateAndGrant creates and migrates schema as the admin and, when grant
@@ -166,19 +164,11 @@ func migrateAndGrant(t *testing.T, url, schema string, grant bool) {
 // TestPostgresRoleIsEnforced shows that the database, not the store,
 // keeps a role out of a schema it was given nothing in.
 func TestPostgresRoleIsEnforced(t *testing.T) {
-	srv := pgtest.Shared(t)
+	srv := roleServer(t)
 	ctx := context.Background()
-	admin, err := sql.Open("pgx", srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(ctx, "CREATE ROLE "+roleName+" NOLOGIN"); err != nil && !isSQLState(err, "42710") {
-		t.Fatal(err)
-	}
 	url := srv.NewDatabase(t)
 	migrateAndGrant(t, url, "tenant_other", false)
-	_, err = store.Open(ctx, store.Config{URL: url, Schema: "tenant_other", Role: roleName})
+	_, err := store.Open(ctx, store.Config{URL: url, Schema: "tenant_other", Role: roleName})
 	if !isSQLState(err, "42501") {
 		t.Fatalf("opening a schema the role has no rights in: %v, want SQLSTATE 42501", err)
 	}
@@ -202,16 +192,8 @@ func isSQLState(err error, code string) bool {
 // (DEALLOCATE ALL, DISCARD ALL, a pooler switching server connections), the
 // next read prepares them again instead of failing.
 func TestPostgresRoleStatementsPreparedAgain(t *testing.T) {
-	srv := pgtest.Shared(t)
+	srv := roleServer(t)
 	ctx := context.Background()
-	admin, err := sql.Open("pgx", srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(ctx, "CREATE ROLE "+roleName+" NOLOGIN"); err != nil && !isSQLState(err, "42710") {
-		t.Fatal(err)
-	}
 	url := srv.NewDatabase(t)
 	migrateAndGrant(t, url, "tenant_p", true)
 	// One connection, so that the tampering hits the store's connection.
