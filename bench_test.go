@@ -98,6 +98,7 @@ func runThroughput(b *testing.B, r *cloacina.Runner, wf *cloacina.Workflow, conc
 	var readyToStart []time.Duration
 	b.ResetTimer()
 	start := time.Now()
+	cpu0, cpuOK := busyCPU()
 	var wg sync.WaitGroup
 	for range conc {
 		wg.Add(1)
@@ -123,6 +124,7 @@ func runThroughput(b *testing.B, r *cloacina.Runner, wf *cloacina.Workflow, conc
 	}
 	wg.Wait()
 	el := time.Since(start).Seconds()
+	reportCPU(b, cpu0, cpuOK, b.N*len(wf.Tasks()), "task")
 	slices.Sort(readyToStart)
 	if n := len(readyToStart); n > 0 {
 		b.ReportMetric(float64(readyToStart[n/2].Microseconds())/1000, "ready-start-p50-ms")

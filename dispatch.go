@@ -35,12 +35,21 @@ func (t *tenant) round(ctx context.Context, j roundJob, now time.Time) (roundRes
 	err := t.store.Write(ctx, func(tx store.Tx) error {
 		res = roundResult{}
 		var events []*store.Event
-		for _, c := range j.creates {
-			if err := tx.InsertExecutions(ctx, c.execs, c.tasks); err != nil {
+		if len(j.creates) > 0 {
+			// Every create of the round in one insert of executions and one
+			// of tasks: a busy service has hundreds of single Execute calls
+			// in a round.
+			var execs []*store.Execution
+			var tasks []*store.Task
+			for _, c := range j.creates {
+				execs = append(execs, c.execs...)
+				tasks = append(tasks, c.tasks...)
+				events = append(events, c.events...)
+				res.readied += c.roots
+			}
+			if err := tx.InsertExecutions(ctx, execs, tasks); err != nil {
 				return err
 			}
-			events = append(events, c.events...)
-			res.readied += c.roots
 		}
 		touched, evs, err := t.applyOutcomes(ctx, tx, j.outs, now)
 		if err != nil {

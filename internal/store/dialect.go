@@ -2,16 +2,11 @@ package store
 
 import (
 	"fmt"
+	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 )
-
-// col describes one field of the JSON rows passed as a single parameter to
-// set-based statements. pgType is its PostgreSQL type; SQLite needs none.
-type col struct {
-	name   string
-	pgType string
-}
 
 // dialect holds the few SQL fragments that differ between the backends.
 // Everything else is shared.
@@ -40,9 +35,15 @@ func (d dialect) sql(q string) string {
 	return q
 }
 
-// rows returns a table expression that unpacks the JSON array of objects
-// in parameter param into rows with the given columns.
-func (d dialect) rows(param string, cols ...col) string {
+// rows returns a table expression that unpacks a batch of rows bound by
+// rowArgs, from parameter first on: the columns are the fields of the
+// struct rowType, named by their json tags and typed (on PostgreSQL) by
+// their pg tags. SQLite reads one JSON array of objects; PostgreSQL one
+// array literal per column, which it parses several times faster than
+// JSON (and which costs the client next to nothing to write). A
+// statement's batch must be its last parameters.
+func (d dialect) rows(first int, rowType any) string {
+	cols := rowColumns(reflect.TypeOf(rowType))
 	var b strings.Builder
 	if d.name == "sqlite" {
 		b.WriteString("(SELECT ")
@@ -52,18 +53,135 @@ func (d dialect) rows(param string, cols ...col) string {
 			}
 			fmt.Fprintf(&b, "json_extract(value, '$.%s') AS %s", c.name, c.name)
 		}
-		fmt.Fprintf(&b, " FROM json_each(%s))", param)
+		fmt.Fprintf(&b, " FROM json_each($%d))", first)
 		return b.String()
 	}
-	fmt.Fprintf(&b, "(SELECT * FROM json_to_recordset(%s::json) AS r(", param)
+	b.WriteString("(SELECT * FROM unnest(")
 	for i, c := range cols {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "%s %s", c.name, c.pgType)
+		b.WriteString(pgArrayParam(first+i, c.pgType))
+	}
+	b.WriteString(") AS r(")
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(c.name)
 	}
 	b.WriteString("))")
 	return b.String()
+}
+
+// pgArrayParam is parameter n, an array literal (see arrayLiteral) sent
+// as text, cast to an array of pgType.
+func pgArrayParam(n int, pgType string) string {
+	return fmt.Sprintf("CAST($%d AS text)::%s[]", n, pgType)
+}
+
+// column is one field of a batch's row struct.
+type column struct {
+	name, pgType string
+	index        int
+}
+
+// rowColumns lists the columns of a row struct type: its fields with a
+// json tag, in order.
+func rowColumns(t reflect.Type) []column {
+	var cols []column
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		cols = append(cols, column{name: name, pgType: f.Tag.Get("pg"), index: i})
+	}
+	return cols
+}
+
+// rowArgs binds a batch of rows (a slice of a row struct, as described to
+// rows) as statement parameters: one JSON array on SQLite, one array
+// literal per column on PostgreSQL.
+func (d dialect) rowArgs(rows any) ([]any, error) {
+	if d.name == "sqlite" {
+		p, err := jsonParam(rows)
+		return []any{p}, err
+	}
+	v := reflect.ValueOf(rows)
+	if v.Kind() != reflect.Slice || v.Type().Elem().Kind() != reflect.Struct {
+		return nil, fmt.Errorf("store: a batch of rows must be a slice of structs, not %T", rows)
+	}
+	cols := rowColumns(v.Type().Elem())
+	args := make([]any, len(cols))
+	var b []byte
+	for ci, c := range cols {
+		b = append(b[:0], '{')
+		for i := range v.Len() {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			f := v.Index(i).Field(c.index)
+			switch {
+			case f.Kind() == reflect.String:
+				b = appendArrayString(b, f.String())
+			case f.Kind() == reflect.Int || f.Kind() == reflect.Int64:
+				b = strconv.AppendInt(b, f.Int(), 10)
+			case f.Kind() == reflect.Bool:
+				b = strconv.AppendBool(b, f.Bool())
+			case f.Kind() == reflect.Pointer && f.Type().Elem().Kind() == reflect.String:
+				if f.IsNil() {
+					b = append(b, "NULL"...)
+				} else {
+					b = appendArrayString(b, f.Elem().String())
+				}
+			default:
+				return nil, fmt.Errorf("store: batch column %s has unsupported type %s", c.name, f.Type())
+			}
+		}
+		args[ci] = string(append(b, '}'))
+	}
+	return args, nil
+}
+
+// arrayLiteral writes a list of strings or integers as a PostgreSQL array
+// literal.
+func arrayLiteral(v any) (string, error) {
+	b := []byte{'{'}
+	switch v := v.(type) {
+	case []string:
+		for i, e := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendArrayString(b, e)
+		}
+	case []int64:
+		for i, e := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendInt(b, e, 10)
+		}
+	default:
+		return "", fmt.Errorf("store: a list must be []string or []int64, not %T", v)
+	}
+	return string(append(b, '}')), nil
+}
+
+// appendArrayString appends s as a quoted element of an array literal:
+// quoted, so that NULL, commas, braces and spaces are plain text, with
+// its quotes and backslashes escaped.
+func appendArrayString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '"')
 }
 
 // returning qualifies the columns of a RETURNING clause: PostgreSQL needs
@@ -80,13 +198,22 @@ func (d dialect) returning(alias, cols string) string {
 	return strings.Join(parts, ", ")
 }
 
-// list returns a subquery yielding the elements of the JSON array of
-// scalars in parameter param, as pgType on PostgreSQL.
-func (d dialect) list(param, pgType string) string {
+// list returns a subquery yielding the elements of the list bound by
+// listArg to parameter n, as pgType on PostgreSQL.
+func (d dialect) list(n int, pgType string) string {
 	if d.name == "sqlite" {
-		return fmt.Sprintf("(SELECT value FROM json_each(%s))", param)
+		return fmt.Sprintf("(SELECT value FROM json_each($%d))", n)
 	}
-	return fmt.Sprintf("(SELECT value::%s FROM json_array_elements_text(%s::json))", pgType, param)
+	return fmt.Sprintf("(SELECT unnest(%s))", pgArrayParam(n, pgType))
+}
+
+// listArg binds a list of scalars ([]string or []int64) for list: a JSON
+// array on SQLite, an array literal on PostgreSQL.
+func (d dialect) listArg(v any) (string, error) {
+	if d.name == "sqlite" {
+		return jsonParam(v)
+	}
+	return arrayLiteral(v)
 }
 
 // quoteIdent quotes a PostgreSQL identifier.

@@ -529,28 +529,28 @@ const taskCols = "id, execution_id, workflow_name, name, deps, status, attempt, 
 func buildQueries(d dialect) queries {
 	var q queries
 	q.insertExecutions = d.sql(`INSERT INTO {t}executions (id, workflow_name, workflow_version, status, input, created_at, updated_at)
-SELECT id, workflow_name, workflow_version, status, input, created_at, created_at FROM ` +
-		d.rows("$1", col{"id", "uuid"}, col{"workflow_name", "text"}, col{"workflow_version", "text"},
-			col{"status", "text"}, col{"input", "text"}, col{"created_at", "bigint"}) + ` AS x`)
+SELECT id, workflow_name, workflow_version, status, input, created_at, created_at FROM ` + d.rows(1, execRow{}) + ` AS x`)
 	q.insertTasks = d.sql(`INSERT INTO {t}tasks (execution_id, workflow_name, name, deps, status, ready_at)
-SELECT execution_id, workflow_name, name, deps, status, ready_at FROM ` +
-		d.rows("$1", col{"execution_id", "uuid"}, col{"workflow_name", "text"}, col{"name", "text"},
-			col{"deps", "text"}, col{"status", "text"}, col{"ready_at", "bigint"}) + ` AS x`)
+SELECT execution_id, workflow_name, name, deps, status, ready_at FROM ` + d.rows(1, taskRow{}) + ` AS x`)
 	q.insertEvents = d.sql(`INSERT INTO {t}events (execution_id, task_name, type, attempt, message, worker, created_at)
-SELECT execution_id, task_name, type, attempt, message, worker, created_at FROM ` +
-		d.rows("$1", col{"execution_id", "uuid"}, col{"task_name", "text"}, col{"type", "text"},
-			col{"attempt", "integer"}, col{"message", "text"}, col{"worker", "text"}, col{"created_at", "bigint"}) + ` AS x`)
+SELECT execution_id, task_name, type, attempt, message, worker, created_at FROM ` + d.rows(1, eventRow{}) + ` AS x`)
 	// The candidates are picked (and, on PostgreSQL, locked, skipping rows
 	// other workers hold) in a CTE and joined by primary key, so the update
-	// touches exactly those rows through the index.
+	// touches exactly those rows through the index. The update does not
+	// test their status again: a picked row is locked by this transaction
+	// (PostgreSQL rechecks the CTE's conditions on the row it locks) or,
+	// on SQLite, by the one writer. A status test there would let the
+	// planner, when its statistics lag, scan the ready-task index for the
+	// update's rows and compare each with every picked id: 1,000 claims
+	// took 330 ms that way instead of a few.
 	q.claim = d.sql(`WITH picked AS MATERIALIZED (
   SELECT c.id FROM {t}tasks AS c JOIN {t}executions AS e ON e.id = c.execution_id
   WHERE c.status = 'Ready' AND c.ready_at <= $2 AND e.status IN ('Pending', 'Running')
-    AND c.workflow_name IN ` + d.list("$4", "text") + `
+    AND c.workflow_name IN ` + d.list(4, "text") + `
   ORDER BY c.ready_at, c.id LIMIT $3 {lockskip})
 UPDATE {t}tasks AS t SET status = 'Running', attempt = t.attempt + 1, claimed_by = $1,
   heartbeat_at = $2, started_at = $2, error = ''
-FROM picked WHERE t.id = picked.id AND t.status = 'Ready'
+FROM picked WHERE t.id = picked.id
 RETURNING ` + d.returning("t.", taskCols))
 	q.updateTasks = d.sql(`UPDATE {t}tasks AS t SET
   status = u.to_status,
@@ -562,10 +562,7 @@ RETURNING ` + d.returning("t.", taskCols))
   heartbeat_at = CASE WHEN u.release THEN 0 ELSE t.heartbeat_at END,
   recovery_count = t.recovery_count + CASE WHEN u.recovered THEN 1 ELSE 0 END,
   attempt = t.attempt - CASE WHEN u.undo_attempt THEN 1 ELSE 0 END
-FROM ` + d.rows("$1", col{"tid", "bigint"}, col{"from_status", "text"}, col{"to_status", "text"},
-		col{"attempt", "integer"}, col{"claimed_by", "text"}, col{"context", "text"}, col{"error", "text"},
-		col{"ready_at", "bigint"}, col{"completed_at", "bigint"}, col{"release", "boolean"}, col{"recovered", "boolean"}, col{"undo_attempt", "boolean"},
-		col{"claimed_at", "bigint"}) + ` AS u
+FROM ` + d.rows(1, taskUpdateRow{}) + ` AS u
 WHERE t.id = u.tid AND t.status = u.from_status
   AND (u.attempt = 0 OR t.attempt = u.attempt)
   AND (u.claimed_by = '' OR t.claimed_by = u.claimed_by)
@@ -577,18 +574,17 @@ RETURNING id`)
   error = CASE WHEN u.error <> '' THEN u.error ELSE e.error END,
   started_at = CASE WHEN e.started_at = 0 THEN u.started_at ELSE e.started_at END,
   completed_at = CASE WHEN u.completed_at > 0 THEN u.completed_at ELSE e.completed_at END,
-  updated_at = $2
-FROM ` + d.rows("$1", col{"eid", "uuid"}, col{"f1", "text"}, col{"f2", "text"}, col{"f3", "text"}, col{"f4", "text"}, col{"to_status", "text"},
-		col{"output", "text"}, col{"error", "text"}, col{"started_at", "bigint"}, col{"completed_at", "bigint"}) + ` AS u
+  updated_at = $1
+FROM ` + d.rows(2, execUpdateRow{}) + ` AS u
 WHERE e.id = u.eid AND e.status IN (u.f1, u.f2, u.f3, u.f4)
 RETURNING id`)
 	// Sorted by id in Go, not in SQL: an ORDER BY id invites the planner,
 	// when its statistics lag, to walk the whole primary key in order
 	// rather than look the few executions up.
 	q.taskStates = d.sql(`SELECT id, execution_id, workflow_name, name, deps, status, attempt, error FROM {t}tasks
-WHERE execution_id IN ` + d.list("$1", "uuid"))
+WHERE execution_id IN ` + d.list(1, "uuid"))
 	q.completedContexts = d.sql(`SELECT execution_id, name, context FROM {t}tasks
-WHERE execution_id IN ` + d.list("$1", "uuid") + ` AND status = 'Completed'`)
+WHERE execution_id IN ` + d.list(1, "uuid") + ` AND status = 'Completed'`)
 	q.getExecution = d.sql(`SELECT ` + execCols + ` FROM {t}executions WHERE id = $1`)
 	q.listTasks = d.sql(`SELECT ` + taskCols + ` FROM {t}tasks WHERE execution_id = $1 ORDER BY id`)
 	// One round trip for an execution and its tasks (what a result needs:
@@ -606,20 +602,20 @@ SELECT 1, t.execution_id, '', '', '', '{}', NULL, '', 0, 0, 0, 0,
 FROM {t}tasks AS t WHERE t.execution_id = $1`)
 	q.listEvents = d.sql(`SELECT id, execution_id, task_name, type, attempt, message, worker, created_at
 FROM {t}events WHERE execution_id = $1 AND id > $2 ORDER BY id LIMIT $3`)
-	q.execInputs = d.sql(`SELECT id, input FROM {t}executions WHERE id IN ` + d.list("$1", "uuid"))
+	q.execInputs = d.sql(`SELECT id, input FROM {t}executions WHERE id IN ` + d.list(1, "uuid"))
 	q.taskOutcomes = d.sql(`SELECT t.execution_id, t.name, t.status, t.context FROM {t}tasks AS t
-JOIN ` + d.rows("$1", col{"eid", "uuid"}, col{"tname", "text"}) + ` AS u ON t.execution_id = u.eid AND t.name = u.tname`)
+JOIN ` + d.rows(1, refRow{}) + ` AS u ON t.execution_id = u.eid AND t.name = u.tname`)
 	q.nextReadyAt = d.sql(`SELECT c.ready_at FROM {t}tasks AS c JOIN {t}executions AS e ON e.id = c.execution_id
-WHERE c.status = 'Ready' AND e.status IN ('Pending', 'Running') AND c.workflow_name IN ` + d.list("$1", "text") + `
+WHERE c.status = 'Ready' AND e.status IN ('Pending', 'Running') AND c.workflow_name IN ` + d.list(1, "text") + `
 ORDER BY c.ready_at LIMIT 1`)
 	q.runningTasks = d.sql(`SELECT ` + taskCols + ` FROM {t}tasks
 WHERE status = 'Running' AND ($1 = '' OR claimed_by = $1) AND (CAST($2 AS BIGINT) = 0 OR heartbeat_at < $2)
 ORDER BY heartbeat_at, id LIMIT $3`)
 	q.heartbeat = d.sql(`UPDATE {t}tasks SET heartbeat_at = $2
-WHERE id IN ` + d.list("$3", "bigint") + ` AND claimed_by = $1 AND status = 'Running'
+WHERE id IN ` + d.list(3, "bigint") + ` AND claimed_by = $1 AND status = 'Running'
 RETURNING id`)
 	q.cancelledTasks = d.sql(`SELECT t.id FROM {t}tasks AS t JOIN {t}executions AS e ON e.id = t.execution_id
-WHERE t.id IN ` + d.list("$1", "bigint") + ` AND e.status = 'Cancelled'`)
+WHERE t.id IN ` + d.list(1, "bigint") + ` AND e.status = 'Cancelled'`)
 	q.metricsExec = d.sql(`SELECT status, COUNT(*),
   COALESCE(SUM(CASE WHEN completed_at > 0 AND started_at > 0 THEN completed_at - started_at ELSE 0 END), 0),
   COALESCE(SUM(CASE WHEN completed_at > 0 AND started_at > 0 THEN 1 ELSE 0 END), 0)
@@ -812,22 +808,25 @@ type sqlTx struct {
 	tx *sql.Tx // SQLite only (for its prepared statements)
 }
 
+// The row types below are the batches of set-based statements (see
+// dialect.rows): json tags name the columns, pg tags type them.
+
 type execRow struct {
-	ID              string `json:"id"`
-	WorkflowName    string `json:"workflow_name"`
-	WorkflowVersion string `json:"workflow_version"`
-	Status          string `json:"status"`
-	Input           string `json:"input"`
-	CreatedAt       int64  `json:"created_at"`
+	ID              string `json:"id" pg:"uuid"`
+	WorkflowName    string `json:"workflow_name" pg:"text"`
+	WorkflowVersion string `json:"workflow_version" pg:"text"`
+	Status          string `json:"status" pg:"text"`
+	Input           string `json:"input" pg:"text"`
+	CreatedAt       int64  `json:"created_at" pg:"bigint"`
 }
 
 type taskRow struct {
-	ExecutionID  string   `json:"execution_id"`
-	WorkflowName string   `json:"workflow_name"`
-	Name         string   `json:"name"`
-	Deps         []string `json:"deps"` // stored as the text of a JSON array
-	Status       string   `json:"status"`
-	ReadyAt      int64    `json:"ready_at"`
+	ExecutionID  string `json:"execution_id" pg:"uuid"`
+	WorkflowName string `json:"workflow_name" pg:"text"`
+	Name         string `json:"name" pg:"text"`
+	Deps         string `json:"deps" pg:"text"` // the text of a JSON array
+	Status       string `json:"status" pg:"text"`
+	ReadyAt      int64  `json:"ready_at" pg:"bigint"`
 }
 
 func (t *sqlTx) InsertExecutions(ctx context.Context, execs []*Execution, tasks []*Task) error {
@@ -840,28 +839,43 @@ func (t *sqlTx) InsertExecutions(ctx context.Context, execs []*Execution, tasks 
 			}
 			rows[i] = execRow{e.ID, e.WorkflowName, e.WorkflowVersion, e.Status, string(input), micros(e.CreatedAt)}
 		}
-		p, err := jsonParam(rows)
+		args, err := t.s.d.rowArgs(rows)
 		if err != nil {
 			return err
 		}
-		if err := t.exec(ctx, t.s.q.insertExecutions, p); err != nil {
+		if err := t.exec(ctx, t.s.q.insertExecutions, args...); err != nil {
 			return fmt.Errorf("store: insert executions: %w", err)
 		}
 	}
 	if len(tasks) > 0 {
 		rows := make([]taskRow, len(tasks))
 		for i, tk := range tasks {
-			rows[i] = taskRow{tk.ExecutionID, tk.WorkflowName, tk.Name, nonNil(tk.Deps), tk.Status, micros(tk.ReadyAt)}
+			deps, err := json.Marshal(nonNil(tk.Deps))
+			if err != nil {
+				return fmt.Errorf("store: task %s deps: %w", tk.Name, err)
+			}
+			rows[i] = taskRow{tk.ExecutionID, tk.WorkflowName, tk.Name, string(deps), tk.Status, micros(tk.ReadyAt)}
 		}
-		p, err := jsonParam(rows)
+		args, err := t.s.d.rowArgs(rows)
 		if err != nil {
 			return err
 		}
-		if err := t.exec(ctx, t.s.q.insertTasks, p); err != nil {
+		if err := t.exec(ctx, t.s.q.insertTasks, args...); err != nil {
 			return fmt.Errorf("store: insert tasks: %w", err)
 		}
 	}
 	return nil
+}
+
+// decodeDeps reads a task's stored dependencies (the text of a JSON
+// array); a root task's, the most common, costs no decoding.
+func decodeDeps(s string) ([]string, error) {
+	if s == "[]" {
+		return nil, nil
+	}
+	var deps []string
+	err := json.Unmarshal([]byte(s), &deps)
+	return deps, err
 }
 
 func nonNil(s []string) []string {
@@ -872,13 +886,13 @@ func nonNil(s []string) []string {
 }
 
 type eventRow struct {
-	ExecutionID string `json:"execution_id"`
-	TaskName    string `json:"task_name"`
-	Type        string `json:"type"`
-	Attempt     int    `json:"attempt"`
-	Message     string `json:"message"`
-	Worker      string `json:"worker"`
-	CreatedAt   int64  `json:"created_at"`
+	ExecutionID string `json:"execution_id" pg:"uuid"`
+	TaskName    string `json:"task_name" pg:"text"`
+	Type        string `json:"type" pg:"text"`
+	Attempt     int    `json:"attempt" pg:"integer"`
+	Message     string `json:"message" pg:"text"`
+	Worker      string `json:"worker" pg:"text"`
+	CreatedAt   int64  `json:"created_at" pg:"bigint"`
 }
 
 func (t *sqlTx) InsertEvents(ctx context.Context, events []*Event) error {
@@ -889,11 +903,11 @@ func (t *sqlTx) InsertEvents(ctx context.Context, events []*Event) error {
 	for i, e := range events {
 		rows[i] = eventRow{e.ExecutionID, e.TaskName, e.Type, e.Attempt, e.Message, e.Worker, micros(e.CreatedAt)}
 	}
-	p, err := jsonParam(rows)
+	args, err := t.s.d.rowArgs(rows)
 	if err != nil {
 		return err
 	}
-	if err := t.exec(ctx, t.s.q.insertEvents, p); err != nil {
+	if err := t.exec(ctx, t.s.q.insertEvents, args...); err != nil {
 		return fmt.Errorf("store: insert events: %w", err)
 	}
 	return nil
@@ -903,7 +917,7 @@ func (t *sqlTx) ClaimTasks(ctx context.Context, p ClaimParams) ([]*Task, error) 
 	if p.Limit <= 0 || len(p.Workflows) == 0 {
 		return nil, nil
 	}
-	wfs, err := jsonParam(p.Workflows)
+	wfs, err := t.s.d.listArg(p.Workflows)
 	if err != nil {
 		return nil, err
 	}
@@ -925,19 +939,19 @@ func (t *sqlTx) ClaimTasks(ctx context.Context, p ClaimParams) ([]*Task, error) 
 }
 
 type taskUpdateRow struct {
-	ID          int64   `json:"tid"`
-	From        string  `json:"from_status"`
-	To          string  `json:"to_status"`
-	Attempt     int     `json:"attempt"`
-	ClaimedBy   string  `json:"claimed_by"`
-	Context     *string `json:"context"`
-	Error       string  `json:"error"`
-	ReadyAt     int64   `json:"ready_at"`
-	CompletedAt int64   `json:"completed_at"`
-	Release     bool    `json:"release"`
-	Recovered   bool    `json:"recovered"`
-	UndoAttempt bool    `json:"undo_attempt"`
-	ClaimedAt   int64   `json:"claimed_at"`
+	ID          int64   `json:"tid" pg:"bigint"`
+	From        string  `json:"from_status" pg:"text"`
+	To          string  `json:"to_status" pg:"text"`
+	Attempt     int     `json:"attempt" pg:"integer"`
+	ClaimedBy   string  `json:"claimed_by" pg:"text"`
+	Context     *string `json:"context" pg:"text"`
+	Error       string  `json:"error" pg:"text"`
+	ReadyAt     int64   `json:"ready_at" pg:"bigint"`
+	CompletedAt int64   `json:"completed_at" pg:"bigint"`
+	Release     bool    `json:"release" pg:"boolean"`
+	Recovered   bool    `json:"recovered" pg:"boolean"`
+	UndoAttempt bool    `json:"undo_attempt" pg:"boolean"`
+	ClaimedAt   int64   `json:"claimed_at" pg:"bigint"`
 }
 
 func (t *sqlTx) UpdateTasks(ctx context.Context, ups []TaskUpdate) (map[int64]bool, error) {
@@ -949,28 +963,28 @@ func (t *sqlTx) UpdateTasks(ctx context.Context, ups []TaskUpdate) (map[int64]bo
 		rows[i] = taskUpdateRow{u.ID, u.From, u.To, u.Attempt, u.ClaimedBy, docParam(u.Context), u.Error,
 			micros(u.ReadyAt), micros(u.CompletedAt), u.Release, u.Recovered, u.UndoAttempt, micros(u.ClaimedAt)}
 	}
-	p, err := jsonParam(rows)
+	args, err := t.s.d.rowArgs(rows)
 	if err != nil {
 		return nil, err
 	}
 	changed := make(map[int64]bool, len(ups))
-	if err := t.collectIDs(ctx, changed, t.s.q.updateTasks, p); err != nil {
+	if err := t.collectIDs(ctx, changed, t.s.q.updateTasks, args...); err != nil {
 		return nil, fmt.Errorf("store: update tasks: %w", err)
 	}
 	return changed, nil
 }
 
 type execUpdateRow struct {
-	ID          string  `json:"eid"`
-	F1          string  `json:"f1"`
-	F2          string  `json:"f2"`
-	F3          string  `json:"f3"`
-	F4          string  `json:"f4"`
-	To          string  `json:"to_status"`
-	Output      *string `json:"output"`
-	Error       string  `json:"error"`
-	StartedAt   int64   `json:"started_at"`
-	CompletedAt int64   `json:"completed_at"`
+	ID          string  `json:"eid" pg:"uuid"`
+	F1          string  `json:"f1" pg:"text"`
+	F2          string  `json:"f2" pg:"text"`
+	F3          string  `json:"f3" pg:"text"`
+	F4          string  `json:"f4" pg:"text"`
+	To          string  `json:"to_status" pg:"text"`
+	Output      *string `json:"output" pg:"text"`
+	Error       string  `json:"error" pg:"text"`
+	StartedAt   int64   `json:"started_at" pg:"bigint"`
+	CompletedAt int64   `json:"completed_at" pg:"bigint"`
 }
 
 func (t *sqlTx) UpdateExecutions(ctx context.Context, ups []ExecutionUpdate) (map[string]bool, error) {
@@ -987,11 +1001,11 @@ func (t *sqlTx) UpdateExecutions(ctx context.Context, ups []ExecutionUpdate) (ma
 		rows[i] = execUpdateRow{u.ID, f[0], f[1], f[2], f[3], u.To, docParam(u.Output), u.Error,
 			micros(u.StartedAt), micros(u.CompletedAt)}
 	}
-	p, err := jsonParam(rows)
+	args, err := t.s.d.rowArgs(rows)
 	if err != nil {
 		return nil, err
 	}
-	res, err := t.query(ctx, t.s.q.updateExecutions, p, micros(time.Now()))
+	res, err := t.query(ctx, t.s.q.updateExecutions, append([]any{micros(time.Now())}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("store: update executions: %w", err)
 	}
@@ -1014,7 +1028,7 @@ func (t *sqlTx) TaskStates(ctx context.Context, executionIDs []string) ([]*Task,
 	if len(executionIDs) == 0 {
 		return nil, nil
 	}
-	p, err := jsonParam(executionIDs)
+	p, err := t.s.d.listArg(executionIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -1030,7 +1044,7 @@ func (t *sqlTx) TaskStates(ctx context.Context, executionIDs []string) ([]*Task,
 		if err := rows.Scan(&tk.ID, &tk.ExecutionID, &tk.WorkflowName, &tk.Name, &deps, &tk.Status, &tk.Attempt, &tk.Error); err != nil {
 			return nil, fmt.Errorf("store: task states: %w", err)
 		}
-		if err := json.Unmarshal([]byte(deps), &tk.Deps); err != nil {
+		if tk.Deps, err = decodeDeps(deps); err != nil {
 			return nil, fmt.Errorf("store: task %d deps: %w", tk.ID, err)
 		}
 		out = append(out, &tk)
@@ -1047,7 +1061,7 @@ func (t *sqlTx) CompletedContexts(ctx context.Context, executionIDs []string) (m
 	if len(executionIDs) == 0 {
 		return out, nil
 	}
-	p, err := jsonParam(executionIDs)
+	p, err := t.s.d.listArg(executionIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -1090,7 +1104,7 @@ func (t *sqlTx) Heartbeat(ctx context.Context, worker string, ids []int64, now t
 	if len(ids) == 0 {
 		return alive, cancelled, nil
 	}
-	p, err := jsonParam(ids)
+	p, err := t.s.d.listArg(ids)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -1201,7 +1215,8 @@ func (x *taskScan) dest() []any {
 
 func (x *taskScan) task() (*Task, error) {
 	t := x.t
-	if err := json.Unmarshal([]byte(x.deps), &t.Deps); err != nil {
+	var err error
+	if t.Deps, err = decodeDeps(x.deps); err != nil {
 		return nil, fmt.Errorf("store: task %d deps: %w", t.ID, err)
 	}
 	if x.c.Valid {
@@ -1289,11 +1304,12 @@ func (s *sqlStore) ListExecutions(ctx context.Context, f ExecutionFilter) ([]*Ex
 		return fmt.Sprintf("$%d", len(args))
 	}
 	if len(f.Statuses) > 0 {
-		p, err := jsonParam(f.Statuses)
+		p, err := s.d.listArg(f.Statuses)
 		if err != nil {
 			return nil, err
 		}
-		where = append(where, "status IN "+s.d.list(arg(p), "text"))
+		args = append(args, p)
+		where = append(where, "status IN "+s.d.list(len(args), "text"))
 	}
 	if f.Workflow != "" {
 		where = append(where, "workflow_name = "+arg(f.Workflow))
@@ -1359,15 +1375,15 @@ func (s *sqlStore) listEvents(ctx context.Context, r reader, executionID string,
 }
 
 type refRow struct {
-	EID   string `json:"eid"`
-	TName string `json:"tname"`
+	EID   string `json:"eid" pg:"uuid"`
+	TName string `json:"tname" pg:"text"`
 }
 
 func (t *sqlTx) LoadInputs(ctx context.Context, executionIDs []string, tasks []TaskRef) (map[string][]byte, map[TaskRef]TaskOutcome, error) {
 	inputs := make(map[string][]byte, len(executionIDs))
 	outs := make(map[TaskRef]TaskOutcome, len(tasks))
 	if len(executionIDs) > 0 {
-		p, err := jsonParam(executionIDs)
+		p, err := t.s.d.listArg(executionIDs)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -1393,11 +1409,11 @@ func (t *sqlTx) LoadInputs(ctx context.Context, executionIDs []string, tasks []T
 		for i, r := range tasks {
 			refs[i] = refRow{r.ExecutionID, r.Name}
 		}
-		p, err := jsonParam(refs)
+		args, err := t.s.d.rowArgs(refs)
 		if err != nil {
 			return nil, nil, err
 		}
-		rows, err := t.query(ctx, t.s.q.taskOutcomes, p)
+		rows, err := t.query(ctx, t.s.q.taskOutcomes, args...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("store: load inputs: %w", err)
 		}
@@ -1425,7 +1441,7 @@ func (s *sqlStore) NextReadyAt(ctx context.Context, workflows []string) (time.Ti
 	if len(workflows) == 0 {
 		return time.Time{}, false, nil
 	}
-	p, err := jsonParam(workflows)
+	p, err := s.d.listArg(workflows)
 	if err != nil {
 		return time.Time{}, false, err
 	}
