@@ -51,7 +51,7 @@ func (t *tenant) round(ctx context.Context, j roundJob, now time.Time) (roundRes
 				return err
 			}
 		}
-		touched, evs, err := t.applyOutcomes(ctx, tx, j.outs, now)
+		touched, solo, evs, err := t.applyOutcomes(ctx, tx, j.outs, now)
 		if err != nil {
 			return err
 		}
@@ -95,7 +95,7 @@ func (t *tenant) round(ctx context.Context, j roundJob, now time.Time) (roundRes
 			res.readied += readied
 			events = append(events, evs...)
 		}
-		finished, readied, evs, err := t.advance(ctx, tx, touched, now)
+		finished, readied, evs, err := t.advance(ctx, tx, touched, solo, now)
 		if err != nil {
 			return err
 		}
@@ -127,11 +127,13 @@ func (t *tenant) round(ctx context.Context, j roundJob, now time.Time) (roundRes
 }
 
 // applyOutcomes writes the finished attempts as guarded transitions and
-// returns the executions they touched.
-func (t *tenant) applyOutcomes(ctx context.Context, tx store.Tx, outs []outcome, now time.Time) (map[string]bool, []*store.Event, error) {
-	touched := map[string]bool{}
+// returns the executions they touched. An execution whose one and only
+// task completed is returned apart, in solo, with that task's saved
+// context, which is its output: advancing it needs no read.
+func (t *tenant) applyOutcomes(ctx context.Context, tx store.Tx, outs []outcome, now time.Time) (touched map[string]bool, solo map[string]soloDone, events []*store.Event, err error) {
+	touched, solo = map[string]bool{}, map[string]soloDone{}
 	if len(outs) == 0 {
-		return touched, nil, nil
+		return touched, solo, nil, nil
 	}
 	ups := make([]store.TaskUpdate, len(outs))
 	for i, o := range outs {
@@ -154,9 +156,8 @@ func (t *tenant) applyOutcomes(ctx context.Context, tx store.Tx, outs []outcome,
 	}
 	changed, err := tx.UpdateTasks(ctx, ups)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	var events []*store.Event
 	for _, o := range outs {
 		task := o.task
 		if !changed[task.ID] {
@@ -168,7 +169,11 @@ func (t *tenant) applyOutcomes(ctx context.Context, tx store.Tx, outs []outcome,
 		switch o.kind {
 		case outcomeCompleted:
 			ev.Type = string(EventTaskCompleted)
-			touched[task.ExecutionID] = true
+			if o.solo {
+				solo[task.ExecutionID] = soloDone{workflow: task.WorkflowName, output: o.context}
+			} else {
+				touched[task.ExecutionID] = true
+			}
 		case outcomeFailed:
 			ev.Type = string(EventTaskFailed)
 			touched[task.ExecutionID] = true
@@ -184,33 +189,50 @@ func (t *tenant) applyOutcomes(ctx context.Context, tx store.Tx, outs []outcome,
 		}
 		events = append(events, ev)
 	}
-	return touched, events, nil
+	return touched, solo, events, nil
+}
+
+// soloDone is an execution of a one-task workflow whose task completed.
+type soloDone struct {
+	workflow string
+	output   []byte
 }
 
 // advance moves the touched executions forward: tasks whose dependencies
 // are all terminal become Ready (or Skipped when their trigger rule, if it
 // needs no context, says so, cascading), and executions whose tasks are all
-// terminal finish. It returns the executions that finished.
-func (tn *tenant) advance(ctx context.Context, tx store.Tx, touched map[string]bool, now time.Time) ([]ExecutionObservation, int, []*store.Event, error) {
-	if len(touched) == 0 {
+// terminal finish, as do the solo ones. It returns the executions that
+// finished.
+func (tn *tenant) advance(ctx context.Context, tx store.Tx, touched map[string]bool, solo map[string]soloDone, now time.Time) ([]ExecutionObservation, int, []*store.Event, error) {
+	if len(touched) == 0 && len(solo) == 0 {
 		return nil, 0, nil, nil
+	}
+	workflowOf := make(map[string]string, len(solo))
+	var execUps []store.ExecutionUpdate
+	for id, d := range solo {
+		workflowOf[id] = d.workflow
+		execUps = append(execUps, store.ExecutionUpdate{ID: id, To: string(ExecutionCompleted), Output: d.output,
+			From: []string{string(ExecutionPending), string(ExecutionRunning), string(ExecutionPaused)}, CompletedAt: now, StartedAt: now})
 	}
 	ids := make([]string, 0, len(touched))
 	for id := range touched {
 		ids = append(ids, id)
 	}
-	rows, err := tx.TaskStates(ctx, ids)
-	if err != nil {
-		return nil, 0, nil, err
+	var rows []*store.Task
+	if len(ids) > 0 {
+		var err error
+		if rows, err = tx.TaskStates(ctx, ids); err != nil {
+			return nil, 0, nil, err
+		}
 	}
 	byExec := map[string][]*store.Task{}
 	for _, t := range rows {
 		byExec[t.ExecutionID] = append(byExec[t.ExecutionID], t)
+		workflowOf[t.ExecutionID] = t.WorkflowName
 	}
 	var ups []store.TaskUpdate
 	var events []*store.Event
 	var finishing []string
-	var execUps []store.ExecutionUpdate
 	readied := 0
 	for _, id := range ids {
 		tasks := byExec[id]
@@ -268,12 +290,16 @@ func (tn *tenant) advance(ctx context.Context, tx store.Tx, touched map[string]b
 	if len(execUps) == 0 {
 		return nil, readied, events, nil
 	}
-	outputs, err := tn.finalOutputs(ctx, tx, finishing, byExec)
-	if err != nil {
-		return nil, 0, nil, err
-	}
-	for i := range execUps {
-		execUps[i].Output = outputs[execUps[i].ID]
+	if len(finishing) > 0 {
+		outputs, err := tn.finalOutputs(ctx, tx, finishing, byExec)
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		for i := range execUps {
+			if o, ok := outputs[execUps[i].ID]; ok {
+				execUps[i].Output = o
+			}
+		}
 	}
 	changed, err := tx.UpdateExecutions(ctx, execUps)
 	if err != nil {
@@ -285,7 +311,7 @@ func (tn *tenant) advance(ctx context.Context, tx store.Tx, touched map[string]b
 			continue // cancelled meanwhile
 		}
 		eid, _ := uuid.Parse(u.ID)
-		finished = append(finished, ExecutionObservation{ExecutionID: eid, Workflow: byExec[u.ID][0].WorkflowName, Status: ExecutionStatus(u.To)})
+		finished = append(finished, ExecutionObservation{ExecutionID: eid, Workflow: workflowOf[u.ID], Status: ExecutionStatus(u.To)})
 		typ := EventExecutionCompleted
 		if u.To == string(ExecutionFailed) {
 			typ = EventExecutionFailed
@@ -415,11 +441,13 @@ func (tn *tenant) startExecutions(ctx context.Context, tx store.Tx, claimed []*s
 }
 
 // claimInput is what a claimed task starts from, read in the claiming
-// transaction: its execution's input and the outcomes of the tasks it
-// depends on or its trigger rule names.
+// transaction: its execution's input and workflow version (for root
+// tasks) and the outcomes of the tasks it depends on or its trigger rule
+// names.
 type claimInput struct {
-	input []byte
-	outs  []store.TaskOutcome
+	input   []byte
+	version string
+	outs    []store.TaskOutcome
 }
 
 // inputNames lists the tasks whose outcomes a task needs: its dependencies
@@ -475,7 +503,8 @@ func (tn *tenant) loadInputs(ctx context.Context, tx store.Tx, claimed []*store.
 	}
 	res := make(map[int64]*claimInput, len(claimed))
 	for _, t := range claimed {
-		ci := &claimInput{input: inputs[t.ExecutionID]}
+		in := inputs[t.ExecutionID]
+		ci := &claimInput{input: in.Input, version: in.WorkflowVersion}
 		for _, n := range names[t.ID] {
 			if o, ok := outs[store.TaskRef{ExecutionID: t.ExecutionID, Name: n}]; ok {
 				ci.outs = append(ci.outs, o)
@@ -569,6 +598,9 @@ func (tn *tenant) runTask(ctx context.Context, t *store.Task, in *claimInput) ou
 			runErr = Permanent(fmt.Errorf("%w: %d bytes, the limit is %d", ErrContextTooLarge, len(b), tn.cfg.MaxContextBytes))
 		default:
 			o.kind, o.context = outcomeCompleted, b
+			// The only task of its execution (the version, a hash of the
+			// graph, rules out an execution of another shape).
+			o.solo = len(wf.tasks) == 1 && in.version == wf.version
 			return o
 		}
 	}

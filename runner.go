@@ -55,6 +55,9 @@ type outcome struct {
 	task    *store.Task
 	kind    outcomeKind
 	context []byte
+	// solo: the task completed and is its execution's only one, so its
+	// context is the execution's output.
+	solo    bool
 	err     string
 	readyAt time.Time
 	at      time.Time

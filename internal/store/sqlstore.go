@@ -602,7 +602,7 @@ SELECT 1, t.execution_id, '', '', '', '{}', NULL, '', 0, 0, 0, 0,
 FROM {t}tasks AS t WHERE t.execution_id = $1`)
 	q.listEvents = d.sql(`SELECT id, execution_id, task_name, type, attempt, message, worker, created_at
 FROM {t}events WHERE execution_id = $1 AND id > $2 ORDER BY id LIMIT $3`)
-	q.execInputs = d.sql(`SELECT id, input FROM {t}executions WHERE id IN ` + d.list(1, "uuid"))
+	q.execInputs = d.sql(`SELECT id, input, workflow_version FROM {t}executions WHERE id IN ` + d.list(1, "uuid"))
 	q.taskOutcomes = d.sql(`SELECT t.execution_id, t.name, t.status, t.context FROM {t}tasks AS t
 JOIN ` + d.rows(1, refRow{}) + ` AS u ON t.execution_id = u.eid AND t.name = u.tname`)
 	q.nextReadyAt = d.sql(`SELECT c.ready_at FROM {t}tasks AS c JOIN {t}executions AS e ON e.id = c.execution_id
@@ -1379,8 +1379,8 @@ type refRow struct {
 	TName string `json:"tname" pg:"text"`
 }
 
-func (t *sqlTx) LoadInputs(ctx context.Context, executionIDs []string, tasks []TaskRef) (map[string][]byte, map[TaskRef]TaskOutcome, error) {
-	inputs := make(map[string][]byte, len(executionIDs))
+func (t *sqlTx) LoadInputs(ctx context.Context, executionIDs []string, tasks []TaskRef) (map[string]ExecutionInput, map[TaskRef]TaskOutcome, error) {
+	inputs := make(map[string]ExecutionInput, len(executionIDs))
 	outs := make(map[TaskRef]TaskOutcome, len(tasks))
 	if len(executionIDs) > 0 {
 		p, err := t.s.d.listArg(executionIDs)
@@ -1392,12 +1392,12 @@ func (t *sqlTx) LoadInputs(ctx context.Context, executionIDs []string, tasks []T
 			return nil, nil, fmt.Errorf("store: load inputs: %w", err)
 		}
 		for rows.Next() {
-			var id, in string
-			if err := rows.Scan(&id, &in); err != nil {
+			var id, in, version string
+			if err := rows.Scan(&id, &in, &version); err != nil {
 				rows.Close()
 				return nil, nil, fmt.Errorf("store: load inputs: %w", err)
 			}
-			inputs[id] = []byte(in)
+			inputs[id] = ExecutionInput{Input: []byte(in), WorkflowVersion: version}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
