@@ -66,62 +66,73 @@ func reportCPU(b *testing.B, start time.Duration, ok bool, units int, unit strin
 // BenchmarkPostgresBurnDown enqueues CLOACINA_BENCH_BURNDOWN (default
 // 200,000) one-task no-op executions with ExecuteMany through an
 // enqueue-only runner, then works them down with one runner and reports
-// executions/s for the work-down alone.
+// executions/s for the work-down alone: with the full event log
+// (events=all, the default) and with EventLogExceptions, which writes no
+// event for a plain success (as a job queue keeps none).
 func BenchmarkPostgresBurnDown(b *testing.B) {
 	n := benchEnvInt("CLOACINA_BENCH_BURNDOWN", 200_000)
 	srv := pgtest.Start(b)
-	url := srv.NewDatabase(b)
+	for _, log := range []cloacina.EventLog{cloacina.EventLogAll, cloacina.EventLogExceptions} {
+		b.Run("events="+log.String(), func(b *testing.B) {
+			url := srv.NewDatabase(b)
+			for b.Loop() {
+				burnDown(b, url, n, cloacina.WithEventLog(log))
+			}
+		})
+	}
+}
+
+func burnDown(b *testing.B, url string, n int, opts ...cloacina.Option) {
 	ctx := context.Background()
 	wf := cloacina.NewWorkflow("single").Task("t", noop).MustBuild()
-	for b.Loop() {
-		producer, err := cloacina.NewRunner(ctx, url, cloacina.WithWorkflows(wf), cloacina.WithEnqueueOnly(), cloacina.WithLogger(discardLogger))
-		if err != nil {
-			b.Fatal(err)
-		}
-		inputs := make([]any, 5000)
-		start := time.Now()
-		for done := 0; done < n; done += len(inputs) {
-			if _, err := producer.ExecuteMany(ctx, "single", inputs[:min(len(inputs), n-done)]); err != nil {
-				b.Fatal(err)
-			}
-		}
-		enqueue := time.Since(start)
-		if err := producer.Shutdown(ctx); err != nil {
-			b.Fatal(err)
-		}
-		// Completions are counted by an observer, not by polling the
-		// database, so that watching costs the burn-down nothing.
-		var completed, failed atomic.Int64
-		done := make(chan struct{})
-		obs := &cloacina.Observer{ExecutionFinished: func(o cloacina.ExecutionObservation) {
-			if o.Status != cloacina.ExecutionCompleted {
-				failed.Add(1)
-			}
-			if completed.Add(1) == int64(n) {
-				close(done)
-			}
-		}}
-		start = time.Now()
-		cpu0, cpuOK := busyCPU()
-		worker, err := cloacina.NewRunner(ctx, url, cloacina.WithWorkflows(wf), cloacina.WithMaxConcurrentTasks(1000),
-			cloacina.WithDBPoolSize(20), cloacina.WithLogger(discardLogger), cloacina.WithObserver(obs))
-		if err != nil {
-			b.Fatal(err)
-		}
-		select {
-		case <-done:
-		case <-time.After(30 * time.Minute):
-			b.Fatalf("burn-down did not finish: %d of %d executions", completed.Load(), n)
-		}
-		work := time.Since(start)
-		reportCPU(b, cpu0, cpuOK, n, "exec")
-		_ = worker.Shutdown(ctx)
-		if f := failed.Load(); f > 0 {
-			b.Fatalf("%d executions did not complete", f)
-		}
-		b.ReportMetric(float64(n)/enqueue.Seconds(), "enqueued/s")
-		b.ReportMetric(float64(n)/work.Seconds(), "executions/s")
+	opts = append(opts, cloacina.WithWorkflows(wf), cloacina.WithLogger(discardLogger))
+	producer, err := cloacina.NewRunner(ctx, url, append(opts, cloacina.WithEnqueueOnly())...)
+	if err != nil {
+		b.Fatal(err)
 	}
+	inputs := make([]any, 5000)
+	start := time.Now()
+	for done := 0; done < n; done += len(inputs) {
+		if _, err := producer.ExecuteMany(ctx, "single", inputs[:min(len(inputs), n-done)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	enqueue := time.Since(start)
+	if err := producer.Shutdown(ctx); err != nil {
+		b.Fatal(err)
+	}
+	// Completions are counted by an observer, not by polling the
+	// database, so that watching costs the burn-down nothing.
+	var completed, failed atomic.Int64
+	done := make(chan struct{})
+	obs := &cloacina.Observer{ExecutionFinished: func(o cloacina.ExecutionObservation) {
+		if o.Status != cloacina.ExecutionCompleted {
+			failed.Add(1)
+		}
+		if completed.Add(1) == int64(n) {
+			close(done)
+		}
+	}}
+	start = time.Now()
+	cpu0, cpuOK := busyCPU()
+	worker, err := cloacina.NewRunner(ctx, url, append(opts, cloacina.WithMaxConcurrentTasks(1000),
+		cloacina.WithDBPoolSize(20), cloacina.WithObserver(obs))...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(30 * time.Minute):
+		b.Fatalf("burn-down did not finish: %d of %d executions", completed.Load(), n)
+	}
+	work := time.Since(start)
+	reportCPU(b, cpu0, cpuOK, n, "exec")
+	_ = worker.Shutdown(ctx)
+	if f := failed.Load(); f > 0 {
+		b.Fatalf("%d executions did not complete", f)
+	}
+	b.ReportMetric(float64(n)/enqueue.Seconds(), "enqueued/s")
+	b.ReportMetric(float64(n)/work.Seconds(), "executions/s")
 }
 
 // BenchmarkPostgresThroughput runs the shapes of BenchmarkThroughput on

@@ -121,7 +121,7 @@ func (t *tenant) round(ctx context.Context, j roundJob, now time.Time) (roundRes
 				return err
 			}
 		}
-		return tx.InsertEvents(ctx, events)
+		return tx.InsertEvents(ctx, t.cfg.EventLog.recorded(events))
 	})
 	return res, err
 }

@@ -612,7 +612,7 @@ func (r *Runner) Cancel(ctx context.Context, id uuid.UUID) error {
 		if _, err := tx.UpdateTasks(ctx, ups); err != nil {
 			return err
 		}
-		return tx.InsertEvents(ctx, events)
+		return tx.InsertEvents(ctx, r.t.cfg.EventLog.recorded(events))
 	})
 	if err != nil {
 		return err
@@ -663,7 +663,7 @@ func (r *Runner) transition(ctx context.Context, id uuid.UUID, from []ExecutionS
 		if !changed[sid] {
 			return r.transitionError(ctx, tx, sid, to)
 		}
-		return tx.InsertEvents(ctx, []*store.Event{{ExecutionID: sid, Type: string(ev), Worker: r.e.cfg.WorkerID, CreatedAt: now}})
+		return tx.InsertEvents(ctx, r.t.cfg.EventLog.recorded([]*store.Event{{ExecutionID: sid, Type: string(ev), Worker: r.e.cfg.WorkerID, CreatedAt: now}}))
 	})
 }
 
