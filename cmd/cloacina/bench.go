@@ -37,6 +37,7 @@ type benchFlags struct {
 	maxTasks    int
 	keep        bool
 	output      string
+	eventLog    string
 }
 
 // benchResult is what bench measured.
@@ -88,6 +89,7 @@ afterwards unless --keep.`,
 	fl.IntVar(&f.maxTasks, "max-concurrent-tasks", 64, "the engine's task slots")
 	fl.BoolVar(&f.keep, "keep", false, "PostgreSQL: keep the bench schema")
 	fl.StringVarP(&f.output, "output", "o", formatText, "output format: text or json")
+	fl.StringVar(&f.eventLog, "event-log", cloacina.EventLogAll.String(), "which state changes become events: all or exceptions")
 	return cmd
 }
 
@@ -142,6 +144,10 @@ func (a *app) bench(ctx context.Context, stdout io.Writer, f benchFlags) error {
 	case f.output != formatText && f.output != formatJSON:
 		return usagef("-o %q: want text or json", f.output)
 	}
+	eventLog, err := cloacina.ParseEventLog(f.eventLog)
+	if err != nil {
+		return usagef("--event-log %q: want all or exceptions", f.eventLog)
+	}
 	wf, tasksPer, err := benchWorkflow(f.shape, f.width)
 	if err != nil {
 		return err
@@ -152,7 +158,8 @@ func (a *app) bench(ctx context.Context, stdout io.Writer, f benchFlags) error {
 	}
 	defer cleanup()
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	e, err := cloacina.NewEngine(ctx, dbURL, cloacina.WithWorkflows(wf), cloacina.WithMaxConcurrentTasks(f.maxTasks), cloacina.WithLogger(log))
+	e, err := cloacina.NewEngine(ctx, dbURL, cloacina.WithWorkflows(wf), cloacina.WithMaxConcurrentTasks(f.maxTasks), cloacina.WithLogger(log),
+		cloacina.WithEventLog(eventLog))
 	if err != nil {
 		return err
 	}

@@ -81,6 +81,8 @@ func TestBadInput(t *testing.T) {
 		{"bad role", nil, []string{"keys", "create", "-t", "a", "--role", "owner"}, 2, "want read or write"},
 		{"graph format", nil, []string{"workflows", "graph", "etl", "--format", "png"}, 2, "mermaid or dot"},
 		{"bench shape", nil, []string{"bench", "--shape", "ring"}, 2, "single, chain or fanout"},
+		{"bench event log", nil, []string{"bench", "--event-log", "some"}, 2, "all or exceptions"},
+		{"serve event log", map[string]string{"CLOACINA_EVENT_LOG": "none"}, []string{"serve", "--data-dir", t.TempDir()}, 2, "all or exceptions"},
 		{"serve sqlite url", nil, []string{"serve", "--database-url", "sqlite://x.db"}, 2, "postgres://"},
 		{"serve roles without db", nil, []string{"serve", "--tenant-roles"}, 2, "needs PostgreSQL"},
 		{"serve short key", nil, []string{"serve", "--admin-key", "short"}, 2, "at least 16"},
@@ -106,8 +108,9 @@ func TestVersion(t *testing.T) {
 }
 
 func TestBench(t *testing.T) {
-	for _, shape := range []string{shapeSingle, shapeChain, shapeFanout} {
-		code, out, stderr := runCLI(t, nil, "bench", "--shape", shape, "-n", "40", "-c", "4", "-o", "json")
+	for i, shape := range []string{shapeSingle, shapeChain, shapeFanout} {
+		log := []string{"all", "exceptions"}[i%2]
+		code, out, stderr := runCLI(t, nil, "bench", "--shape", shape, "-n", "40", "-c", "4", "-o", "json", "--event-log", log)
 		if code != 0 {
 			t.Fatalf("bench %s: exit %d: %s", shape, code, stderr)
 		}

@@ -195,6 +195,7 @@ type serveFlags struct {
 	logLevel        string
 	shutdownTimeout time.Duration
 	maxTasks        int
+	eventLog        string
 }
 
 func (a *app) serveCmd() *cobra.Command {
@@ -236,6 +237,8 @@ lets running requests and tasks finish (--shutdown-timeout), then exits.`,
 	bindEnv(fl, "shutdown-timeout", "CLOACINA_SHUTDOWN_TIMEOUT")
 	fl.IntVar(&f.maxTasks, "max-concurrent-tasks", 0, "task slots (per tenant on SQLite, for all tenants on PostgreSQL; 0: the engine's default)")
 	bindEnv(fl, "max-concurrent-tasks", "CLOACINA_MAX_CONCURRENT_TASKS", "MAX_CONCURRENT_TASKS")
+	fl.StringVar(&f.eventLog, "event-log", cloacina.EventLogAll.String(), "which state changes become events: all, or exceptions (failures, retries, cancellations... but no event for a plain success)")
+	bindEnv(fl, "event-log", "CLOACINA_EVENT_LOG")
 	return cmd
 }
 
@@ -266,6 +269,10 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	if f.maxTasks < 0 {
 		return usagef("--max-concurrent-tasks %d: want 0 or more", f.maxTasks)
 	}
+	eventLog, err := cloacina.ParseEventLog(f.eventLog)
+	if err != nil {
+		return usagef("--event-log %q: want all or exceptions", f.eventLog)
+	}
 	if f.adminKey != "" && len(f.adminKey) < minAdminKeyLength {
 		return usagef("--admin-key: at least %d characters (e.g. openssl rand -hex 24)", minAdminKeyLength)
 	}
@@ -281,6 +288,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		cloacina.WithWorkflows(demo.Workflows()...),
 		cloacina.WithObserver(col.Observer()),
 		cloacina.WithLogger(log),
+		cloacina.WithEventLog(eventLog),
 	}
 	if f.maxTasks > 0 {
 		opts = append(opts, cloacina.WithMaxConcurrentTasks(f.maxTasks))
