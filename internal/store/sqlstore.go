@@ -1296,6 +1296,16 @@ func scanExecutionTasks(rows rowSet) (*Execution, []*Task, error) {
 	return e, tasks, nil
 }
 
+// exceptionalStatus reports whether a status is one of the PostgreSQL
+// column exceptional (migration 0002).
+func exceptionalStatus(status string) bool {
+	switch status {
+	case "Failed", "Cancelled", "Paused":
+		return true
+	}
+	return false
+}
+
 func (s *sqlStore) ListExecutions(ctx context.Context, f ExecutionFilter) ([]*Execution, error) {
 	var where []string
 	var args []any
@@ -1310,6 +1320,11 @@ func (s *sqlStore) ListExecutions(ctx context.Context, f ExecutionFilter) ([]*Ex
 		}
 		args = append(args, p)
 		where = append(where, "status IN "+s.d.list(len(args), "text"))
+		if s.d.name == "postgres" && !slices.ContainsFunc(f.Statuses, func(st string) bool { return !exceptionalStatus(st) }) {
+			// Executions in these statuses have an index of their own
+			// (migration 0002): the table has none on status.
+			where = append(where, "exceptional")
+		}
 	}
 	if f.Workflow != "" {
 		where = append(where, "workflow_name = "+arg(f.Workflow))
