@@ -1168,9 +1168,12 @@ func testEvents(t *testing.T, open func(t *testing.T) store.Store) {
 	insert(t, s, []*store.Execution{e1, e2}, nil)
 	evs := []*store.Event{
 		{ExecutionID: e1.ID, Type: "ExecutionStarted", CreatedAt: at(1)},
-		{ExecutionID: e1.ID, TaskName: "a", Type: "TaskStarted", Attempt: 1, Worker: "w1", CreatedAt: at(time.Second)},
+		// Batches reach PostgreSQL as array literals: text that means
+		// something in one (NULL, quotes, backslashes, braces, commas,
+		// spaces at the ends) must come back as written.
+		{ExecutionID: e1.ID, TaskName: "a", Type: "TaskStarted", Attempt: 1, Message: "NULL", Worker: "w1", CreatedAt: at(time.Second)},
 		{ExecutionID: e2.ID, Type: "ExecutionStarted", CreatedAt: at(2 * time.Second)},
-		{ExecutionID: e1.ID, TaskName: "a", Type: "TaskFailed", Attempt: 1, Message: `boom: "quoted" \ 🎉 ünïcode`, Worker: "w1", CreatedAt: at(3 * time.Second)},
+		{ExecutionID: e1.ID, TaskName: "a", Type: "TaskFailed", Attempt: 1, Message: "boom: \"quoted\" \\ 🎉 ünïcode, {a,b}\n  spaced  ", Worker: " w1 ", CreatedAt: at(3 * time.Second)},
 	}
 	write(t, s, func(ctx context.Context, tx store.Tx) error { return tx.InsertEvents(ctx, evs) })
 	more := []*store.Event{
