@@ -115,7 +115,9 @@ func burnDown(b *testing.B, url string, n int, opts ...cloacina.Option) {
 	}}
 	start = time.Now()
 	cpu0, cpuOK := busyCPU()
-	worker, err := cloacina.NewRunner(ctx, url, append(opts, cloacina.WithMaxConcurrentTasks(1000),
+	// 2,000 task slots: what River's bench command gives its workers, so
+	// that bench/river compares like with like.
+	worker, err := cloacina.NewRunner(ctx, url, append(opts, cloacina.WithMaxConcurrentTasks(2000),
 		cloacina.WithDBPoolSize(20), cloacina.WithObserver(obs))...)
 	if err != nil {
 		b.Fatal(err)
