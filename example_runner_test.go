@@ -321,3 +321,54 @@ func ExampleRunner_Cancel() {
 	// Cancelled Skipped
 	// true
 }
+
+// With EventLogExceptions the event log keeps what went wrong (here a
+// retry) and nothing of the plain course; the result still says when each
+// task ran and in how many attempts.
+func ExampleWithEventLog() {
+	var calls atomic.Int32
+	wf := cloacina.NewWorkflow("job").
+		Task("send", func(context.Context, *cloacina.Context) error {
+			if calls.Add(1) == 1 {
+				return errors.New("mail server busy")
+			}
+			return nil
+		}, cloacina.Retry(cloacina.RetryPolicy{MaxAttempts: 2, InitialDelay: 10 * time.Millisecond})).
+		MustBuild()
+	dir, err := os.MkdirTemp("", "cloacina-example-")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := cloacina.NewRunner(ctx, "sqlite://"+filepath.Join(dir, "app.db"),
+		cloacina.WithWorkflows(wf),
+		cloacina.WithEventLog(cloacina.EventLogExceptions),
+		cloacina.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer r.Shutdown(context.Background())
+
+	res, err := r.Execute(ctx, "job", nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	send, _ := res.Task("send")
+	fmt.Println(res.Status, "after", send.Attempts, "attempts")
+	evs, err := r.ExecutionEvents(ctx, res.ExecutionID)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, e := range evs {
+		fmt.Println(e.Type, e.Task, e.Attempt)
+	}
+	// Output:
+	// Completed after 2 attempts
+	// task_retry_scheduled send 1
+}
