@@ -488,7 +488,8 @@ func (tn *tenant) loadInputs(ctx context.Context, tx store.Tx, claimed []*store.
 	var refs []store.TaskRef
 	names := make(map[int64][]string, len(claimed))
 	for _, t := range claimed {
-		if tn.needsInput(t) && !seen[t.ExecutionID] {
+		// A root task comes with its execution's input from the claim.
+		if t.Input == nil && tn.needsInput(t) && !seen[t.ExecutionID] {
 			seen[t.ExecutionID] = true
 			execIDs = append(execIDs, t.ExecutionID)
 		}
@@ -503,8 +504,11 @@ func (tn *tenant) loadInputs(ctx context.Context, tx store.Tx, claimed []*store.
 	}
 	res := make(map[int64]*claimInput, len(claimed))
 	for _, t := range claimed {
-		in := inputs[t.ExecutionID]
-		ci := &claimInput{input: in.Input, version: in.WorkflowVersion}
+		ci := &claimInput{input: t.Input, version: t.WorkflowVersion}
+		if t.Input == nil {
+			in := inputs[t.ExecutionID]
+			ci.input, ci.version = in.Input, in.WorkflowVersion
+		}
 		for _, n := range names[t.ID] {
 			if o, ok := outs[store.TaskRef{ExecutionID: t.ExecutionID, Name: n}]; ok {
 				ci.outs = append(ci.outs, o)

@@ -386,8 +386,11 @@ type roundJob struct {
 // round runs one dispatch round over the tenants that have something to
 // do, and returns how long the dispatcher may sleep.
 func (e *Engine) round(ctx context.Context) time.Duration {
-	now := time.Now()
 	e.mu.Lock()
+	// The clock is read under the lock, after every outcome this round
+	// takes was recorded: an execution it finishes cannot end before its
+	// last task did.
+	now := time.Now()
 	n := len(e.ring)
 	if !now.Before(e.nextPoll) {
 		for i := 0; i < min(n, pollBatch); i++ {

@@ -20,6 +20,10 @@ func TestOneTaskWorkflowOutput(t *testing.T) {
 	if res.StartedAt.IsZero() || res.CompletedAt.Before(res.StartedAt) {
 		t.Errorf("started %v, completed %v", res.StartedAt, res.CompletedAt)
 	}
+	// The execution ends when its task has ended, not before.
+	if task := res.Tasks[0]; res.CompletedAt.Before(task.CompletedAt) || res.StartedAt.After(task.StartedAt) {
+		t.Errorf("execution %v..%v, its task %v..%v", res.StartedAt, res.CompletedAt, task.StartedAt, task.CompletedAt)
+	}
 	evs := eventsOf(t, ctx, r, res.ExecutionID)
 	for _, typ := range []cloacina.EventType{cloacina.EventTaskCompleted, cloacina.EventExecutionCompleted} {
 		if len(filterEvents(evs, typ, "")) == 0 && len(filterEvents(evs, typ, "t")) == 0 {

@@ -534,6 +534,10 @@ SELECT id, workflow_name, workflow_version, status, input, created_at, created_a
 SELECT execution_id, workflow_name, name, deps, status, ready_at FROM ` + d.rows(1, taskRow{}) + ` AS x`)
 	q.insertEvents = d.sql(`INSERT INTO {t}events (execution_id, task_name, type, attempt, message, worker, created_at)
 SELECT execution_id, task_name, type, attempt, message, worker, created_at FROM ` + d.rows(1, eventRow{}) + ` AS x`)
+	// A root task's execution input and workflow version come back with
+	// it (unqualified names: SQLite takes no table names in RETURNING), so
+	// that starting it reads nothing more.
+	//
 	// The candidates are picked (and, on PostgreSQL, locked, skipping rows
 	// other workers hold) in a CTE and joined by primary key, so the update
 	// touches exactly those rows through the index. The update does not
@@ -551,7 +555,9 @@ SELECT execution_id, task_name, type, attempt, message, worker, created_at FROM 
 UPDATE {t}tasks AS t SET status = 'Running', attempt = t.attempt + 1, claimed_by = $1,
   heartbeat_at = $2, started_at = $2, error = ''
 FROM picked WHERE t.id = picked.id
-RETURNING ` + d.returning("t.", taskCols))
+RETURNING ` + d.returning("t.", taskCols) + `,
+  CASE WHEN deps = '[]' THEN (SELECT e.input FROM {t}executions AS e WHERE e.id = execution_id) END,
+  CASE WHEN deps = '[]' THEN (SELECT e.workflow_version FROM {t}executions AS e WHERE e.id = execution_id) ELSE '' END`)
 	q.updateTasks = d.sql(`UPDATE {t}tasks AS t SET
   status = u.to_status,
   context = COALESCE(u.context, t.context),
@@ -935,7 +941,29 @@ func (t *sqlTx) ClaimTasks(ctx context.Context, p ClaimParams) ([]*Task, error) 
 	if err != nil {
 		return nil, fmt.Errorf("store: claim tasks: %w", err)
 	}
-	return scanTasks(rows)
+	defer rows.Close()
+	var out []*Task
+	for rows.Next() {
+		var x taskScan
+		var input sql.NullString
+		var version string
+		if err := rows.Scan(append(x.dest(), &input, &version)...); err != nil {
+			return nil, fmt.Errorf("store: claim tasks: %w", err)
+		}
+		tk, err := x.task()
+		if err != nil {
+			return nil, err
+		}
+		if input.Valid {
+			tk.Input = []byte(input.String)
+		}
+		tk.WorkflowVersion = version
+		out = append(out, tk)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: claim tasks: %w", err)
+	}
+	return out, nil
 }
 
 type taskUpdateRow struct {

@@ -50,6 +50,11 @@ type Task struct {
 	RecoveryCount int
 	StartedAt     time.Time
 	CompletedAt   time.Time
+	// Input and WorkflowVersion are set by ClaimTasks on a root task (one
+	// without dependencies): its execution's input and workflow version,
+	// read in the claim itself.
+	Input           []byte
+	WorkflowVersion string
 }
 
 // Event is one row of the events table: a record of one state change.
@@ -191,7 +196,8 @@ type Tx interface {
 	InsertEvents(ctx context.Context, events []*Event) error
 	// ClaimTasks moves up to p.Limit Ready tasks whose ready_at has passed,
 	// of executions that are Pending or Running, to Running, claimed by
-	// p.Worker with their attempt incremented, and returns them.
+	// p.Worker with their attempt incremented, and returns them (root
+	// tasks with their execution's input and workflow version).
 	ClaimTasks(ctx context.Context, p ClaimParams) ([]*Task, error)
 	// UpdateTasks applies guarded task transitions and returns the ids of
 	// the rows that changed.

@@ -589,6 +589,22 @@ func testClaimSetsFields(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	check("returned by the claim", got[0], 1, "worker-1", now)
 	check("stored after the claim", tasksByName(t, s, e.ID)["a"], 1, "worker-1", now)
+	// A task with dependencies comes without its execution's input.
+	if got[0].Input != nil || got[0].WorkflowVersion != "" {
+		t.Errorf("a (not a root) claimed with input %q, version %q; want none", got[0].Input, got[0].WorkflowVersion)
+	}
+	// A root task comes with them.
+	root := newExec(t, "wf", "Pending")
+	root.WorkflowVersion = "v7"
+	insert(t, s, []*store.Execution{root}, []*store.Task{newTask(root, "r", "Ready", at(-time.Minute))})
+	got = claim(t, s, store.ClaimParams{Worker: "worker-1", Now: now, Limit: 10, Workflows: []string{"wf"}})
+	if len(got) != 1 || got[0].Name != "r" {
+		t.Fatalf("claimed %v, want [r]", names(got))
+	}
+	checkJSONObject(t, "root task's Input", got[0].Input, root.Input)
+	if got[0].WorkflowVersion != "v7" {
+		t.Errorf("root task's WorkflowVersion = %q, want v7", got[0].WorkflowVersion)
+	}
 
 	if again := claim(t, s, store.ClaimParams{Worker: "worker-2", Now: now.Add(time.Hour), Limit: 10, Workflows: []string{"wf"}}); len(again) != 0 {
 		t.Errorf("second claim returned %v, want none", names(again))
