@@ -1,8 +1,9 @@
 // Package store is the storage layer of the workflow engine: one interface,
 // [Store], implemented once over database/sql for both SQLite and
 // PostgreSQL. The SQL differs between the two only in small fragments
-// chosen by a dialect (placeholders, row locking, unpacking a JSON array
-// parameter into rows), so every operation has one code path.
+// chosen by a dialect (placeholders, row locking, unpacking a batch of
+// rows: one JSON parameter on SQLite, an array per column on PostgreSQL),
+// so every operation has one code path.
 //
 // Every state change is a guarded write: the update names the state it
 // expects the row to be in, and reports which rows it changed. The engine
