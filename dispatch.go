@@ -441,9 +441,9 @@ func (tn *tenant) startExecutions(ctx context.Context, tx store.Tx, claimed []*s
 }
 
 // claimInput is what a claimed task starts from, read in the claiming
-// transaction: its execution's input and workflow version (for root
-// tasks) and the outcomes of the tasks it depends on or its trigger rule
-// names.
+// transaction: its execution's input and workflow version (a root task's
+// come with its claim) and the outcomes of the tasks it depends on or its
+// trigger rule names.
 type claimInput struct {
 	input   []byte
 	version string
@@ -505,9 +505,8 @@ func (tn *tenant) loadInputs(ctx context.Context, tx store.Tx, claimed []*store.
 	res := make(map[int64]*claimInput, len(claimed))
 	for _, t := range claimed {
 		ci := &claimInput{input: t.Input, version: t.WorkflowVersion}
-		if t.Input == nil {
-			in := inputs[t.ExecutionID]
-			ci.input, ci.version = in.Input, in.WorkflowVersion
+		if ci.input == nil {
+			ci.input = inputs[t.ExecutionID]
 		}
 		for _, n := range names[t.ID] {
 			if o, ok := outs[store.TaskRef{ExecutionID: t.ExecutionID, Name: n}]; ok {

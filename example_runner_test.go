@@ -13,17 +13,18 @@ import (
 	"github.com/cloacina-go/cloacina"
 )
 
-// exampleRunner starts a runner on a SQLite file in a new temporary folder
-// and returns a function that shuts it down and removes the folder.
-func exampleRunner(wfs ...*cloacina.Workflow) (*cloacina.Runner, func()) {
+// exampleRunner starts a runner of wf, with opts, on a SQLite file in a new
+// temporary folder and returns a function that shuts it down and removes
+// the folder.
+func exampleRunner(wf *cloacina.Workflow, opts ...cloacina.Option) (*cloacina.Runner, func()) {
 	dir, err := os.MkdirTemp("", "cloacina-example-")
 	if err != nil {
 		panic(err)
 	}
-	r, err := cloacina.NewRunner(context.Background(), "sqlite://"+filepath.Join(dir, "app.db"),
-		cloacina.WithWorkflows(wfs...),
-		cloacina.WithPollInterval(50*time.Millisecond),
-		cloacina.WithLogger(slog.New(slog.DiscardHandler)))
+	r, err := cloacina.NewRunner(context.Background(), "sqlite://"+filepath.Join(dir, "app.db"), append([]cloacina.Option{
+		cloacina.WithWorkflows(wf),
+		cloacina.WithPollInterval(50 * time.Millisecond),
+		cloacina.WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
 	if err != nil {
 		os.RemoveAll(dir)
 		panic(err)
@@ -335,23 +336,10 @@ func ExampleWithEventLog() {
 			return nil
 		}, cloacina.Retry(cloacina.RetryPolicy{MaxAttempts: 2, InitialDelay: 10 * time.Millisecond})).
 		MustBuild()
-	dir, err := os.MkdirTemp("", "cloacina-example-")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer os.RemoveAll(dir)
+	r, done := exampleRunner(wf, cloacina.WithEventLog(cloacina.EventLogExceptions))
+	defer done()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r, err := cloacina.NewRunner(ctx, "sqlite://"+filepath.Join(dir, "app.db"),
-		cloacina.WithWorkflows(wf),
-		cloacina.WithEventLog(cloacina.EventLogExceptions),
-		cloacina.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer r.Shutdown(context.Background())
 
 	res, err := r.Execute(ctx, "job", nil)
 	if err != nil {

@@ -608,7 +608,7 @@ SELECT 1, t.execution_id, '', '', '', '{}', NULL, '', 0, 0, 0, 0,
 FROM {t}tasks AS t WHERE t.execution_id = $1`)
 	q.listEvents = d.sql(`SELECT id, execution_id, task_name, type, attempt, message, worker, created_at
 FROM {t}events WHERE execution_id = $1 AND id > $2 ORDER BY id LIMIT $3`)
-	q.execInputs = d.sql(`SELECT id, input, workflow_version FROM {t}executions WHERE id IN ` + d.list(1, "uuid"))
+	q.execInputs = d.sql(`SELECT id, input FROM {t}executions WHERE id IN ` + d.list(1, "uuid"))
 	q.taskOutcomes = d.sql(`SELECT t.execution_id, t.name, t.status, t.context FROM {t}tasks AS t
 JOIN ` + d.rows(1, refRow{}) + ` AS u ON t.execution_id = u.eid AND t.name = u.tname`)
 	q.nextReadyAt = d.sql(`SELECT c.ready_at FROM {t}tasks AS c JOIN {t}executions AS e ON e.id = c.execution_id
@@ -941,29 +941,7 @@ func (t *sqlTx) ClaimTasks(ctx context.Context, p ClaimParams) ([]*Task, error) 
 	if err != nil {
 		return nil, fmt.Errorf("store: claim tasks: %w", err)
 	}
-	defer rows.Close()
-	var out []*Task
-	for rows.Next() {
-		var x taskScan
-		var input sql.NullString
-		var version string
-		if err := rows.Scan(append(x.dest(), &input, &version)...); err != nil {
-			return nil, fmt.Errorf("store: claim tasks: %w", err)
-		}
-		tk, err := x.task()
-		if err != nil {
-			return nil, err
-		}
-		if input.Valid {
-			tk.Input = []byte(input.String)
-		}
-		tk.WorkflowVersion = version
-		out = append(out, tk)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: claim tasks: %w", err)
-	}
-	return out, nil
+	return scanTaskRows(rows, true)
 }
 
 type taskUpdateRow struct {
@@ -996,7 +974,7 @@ func (t *sqlTx) UpdateTasks(ctx context.Context, ups []TaskUpdate) (map[int64]bo
 		return nil, err
 	}
 	changed := make(map[int64]bool, len(ups))
-	if err := t.collectIDs(ctx, changed, t.s.q.updateTasks, args...); err != nil {
+	if err := collectIDs(ctx, t, changed, t.s.q.updateTasks, args...); err != nil {
 		return nil, fmt.Errorf("store: update tasks: %w", err)
 	}
 	return changed, nil
@@ -1033,20 +1011,8 @@ func (t *sqlTx) UpdateExecutions(ctx context.Context, ups []ExecutionUpdate) (ma
 	if err != nil {
 		return nil, err
 	}
-	res, err := t.query(ctx, t.s.q.updateExecutions, append([]any{micros(time.Now())}, args...)...)
-	if err != nil {
-		return nil, fmt.Errorf("store: update executions: %w", err)
-	}
-	defer res.Close()
 	changed := make(map[string]bool, len(ups))
-	for res.Next() {
-		var id string
-		if err := res.Scan(&id); err != nil {
-			return nil, fmt.Errorf("store: update executions: %w", err)
-		}
-		changed[id] = true
-	}
-	if err := res.Err(); err != nil {
+	if err := collectIDs(ctx, t, changed, t.s.q.updateExecutions, append([]any{micros(time.Now())}, args...)...); err != nil {
 		return nil, fmt.Errorf("store: update executions: %w", err)
 	}
 	return changed, nil
@@ -1136,24 +1102,25 @@ func (t *sqlTx) Heartbeat(ctx context.Context, worker string, ids []int64, now t
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := t.collectIDs(ctx, alive, t.s.q.heartbeat, worker, micros(now), p); err != nil {
+	if err := collectIDs(ctx, t, alive, t.s.q.heartbeat, worker, micros(now), p); err != nil {
 		return nil, nil, fmt.Errorf("store: heartbeat: %w", err)
 	}
-	if err := t.collectIDs(ctx, cancelled, t.s.q.cancelledTasks, p); err != nil {
+	if err := collectIDs(ctx, t, cancelled, t.s.q.cancelledTasks, p); err != nil {
 		return nil, nil, fmt.Errorf("store: heartbeat: %w", err)
 	}
 	return alive, cancelled, nil
 }
 
-// collectIDs runs a statement returning task ids into set.
-func (t *sqlTx) collectIDs(ctx context.Context, set map[int64]bool, q string, args ...any) error {
+// collectIDs runs a statement returning row ids (of tasks or executions)
+// into set.
+func collectIDs[K int64 | string](ctx context.Context, t *sqlTx, set map[K]bool, q string, args ...any) error {
 	rows, err := t.query(ctx, q, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id int64
+		var id K
 		if err := rows.Scan(&id); err != nil {
 			return err
 		}
@@ -1270,18 +1237,32 @@ func scanExecutions(rows rowSet) ([]*Execution, error) {
 	return out, nil
 }
 
-func scanTasks(rows rowSet) ([]*Task, error) {
+func scanTasks(rows rowSet) ([]*Task, error) { return scanTaskRows(rows, false) }
+
+// scanTaskRows reads task rows (taskCols), each followed, for a claim, by
+// its execution's input (NULL but for a root task) and workflow version.
+func scanTaskRows(rows rowSet, claim bool) ([]*Task, error) {
 	defer rows.Close()
 	var out []*Task
 	for rows.Next() {
 		var x taskScan
-		if err := rows.Scan(x.dest()...); err != nil {
+		var input sql.NullString
+		var version string
+		dest := x.dest()
+		if claim {
+			dest = append(dest, &input, &version)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("store: scan task: %w", err)
 		}
 		t, err := x.task()
 		if err != nil {
 			return nil, err
 		}
+		if input.Valid {
+			t.Input = []byte(input.String)
+		}
+		t.WorkflowVersion = version
 		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {
@@ -1422,8 +1403,8 @@ type refRow struct {
 	TName string `json:"tname" pg:"text"`
 }
 
-func (t *sqlTx) LoadInputs(ctx context.Context, executionIDs []string, tasks []TaskRef) (map[string]ExecutionInput, map[TaskRef]TaskOutcome, error) {
-	inputs := make(map[string]ExecutionInput, len(executionIDs))
+func (t *sqlTx) LoadInputs(ctx context.Context, executionIDs []string, tasks []TaskRef) (map[string][]byte, map[TaskRef]TaskOutcome, error) {
+	inputs := make(map[string][]byte, len(executionIDs))
 	outs := make(map[TaskRef]TaskOutcome, len(tasks))
 	if len(executionIDs) > 0 {
 		p, err := t.s.d.listArg(executionIDs)
@@ -1435,12 +1416,12 @@ func (t *sqlTx) LoadInputs(ctx context.Context, executionIDs []string, tasks []T
 			return nil, nil, fmt.Errorf("store: load inputs: %w", err)
 		}
 		for rows.Next() {
-			var id, in, version string
-			if err := rows.Scan(&id, &in, &version); err != nil {
+			var id, in string
+			if err := rows.Scan(&id, &in); err != nil {
 				rows.Close()
 				return nil, nil, fmt.Errorf("store: load inputs: %w", err)
 			}
-			inputs[id] = ExecutionInput{Input: []byte(in), WorkflowVersion: version}
+			inputs[id] = []byte(in)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {

@@ -138,12 +138,6 @@ type TaskOutcome struct {
 	Context []byte
 }
 
-// ExecutionInput is what a claimed root task reads of its execution.
-type ExecutionInput struct {
-	Input           []byte
-	WorkflowVersion string
-}
-
 // ExecutionFilter selects executions for listing, newest first.
 type ExecutionFilter struct {
 	Statuses []string
@@ -216,11 +210,11 @@ type Tx interface {
 	// claimant when empty) whose heartbeat is older than f.HeartbeatBefore
 	// (any when zero), oldest heartbeat first, at most f.Limit.
 	RunningTasks(ctx context.Context, f RunningFilter) ([]*Task, error)
-	// LoadInputs returns the inputs (and workflow versions) of the
-	// executions, by id, and the state and saved context of the given
-	// tasks: what claimed tasks need to start, read in the claiming
+	// LoadInputs returns the inputs of the executions, by id, and the
+	// state and saved context of the given tasks: what claimed tasks need
+	// to start (beyond what ClaimTasks returns), read in the claiming
 	// transaction.
-	LoadInputs(ctx context.Context, executionIDs []string, tasks []TaskRef) (map[string]ExecutionInput, map[TaskRef]TaskOutcome, error)
+	LoadInputs(ctx context.Context, executionIDs []string, tasks []TaskRef) (map[string][]byte, map[TaskRef]TaskOutcome, error)
 	// Heartbeat renews the heartbeat of the given tasks that are still
 	// Running under worker's claim. It returns the ids it renewed, and the
 	// ids (among all given) whose execution was cancelled.
