@@ -532,8 +532,8 @@ func buildQueries(d dialect) queries {
 SELECT id, workflow_name, workflow_version, status, input, created_at, created_at FROM ` + d.rows(1, execRow{}) + ` AS x`)
 	q.insertTasks = d.sql(`INSERT INTO {t}tasks (execution_id, workflow_name, name, deps, status, ready_at)
 SELECT execution_id, workflow_name, name, deps, status, ready_at FROM ` + d.rows(1, taskRow{}) + ` AS x`)
-	q.insertEvents = d.sql(`INSERT INTO {t}events (execution_id, task_name, type, attempt, message, worker, created_at)
-SELECT execution_id, task_name, type, attempt, message, worker, created_at FROM ` + d.rows(1, eventRow{}) + ` AS x`)
+	q.insertEvents = d.sql(`INSERT INTO {t}events (execution_id, task_name, type, attempt, message, worker, created_at, more)
+SELECT execution_id, task_name, type, attempt, message, worker, created_at, more FROM ` + d.rows(1, eventRow{}) + ` AS x`)
 	// A root task's execution input and workflow version come back with
 	// it (unqualified names: SQLite takes no table names in RETURNING), so
 	// that starting it reads nothing more.
@@ -606,8 +606,8 @@ SELECT 1, t.execution_id, '', '', '', '{}', NULL, '', 0, 0, 0, 0,
  t.id, t.execution_id, t.workflow_name, t.name, t.deps, t.status, t.attempt, t.ready_at, NULL, t.error,
  t.claimed_by, t.heartbeat_at, t.recovery_count, t.started_at, t.completed_at
 FROM {t}tasks AS t WHERE t.execution_id = $1`)
-	q.listEvents = d.sql(`SELECT id, execution_id, task_name, type, attempt, message, worker, created_at
-FROM {t}events WHERE execution_id = $1 AND id > $2 ORDER BY id LIMIT $3`)
+	q.listEvents = d.sql(`SELECT id, task_name, type, attempt, message, worker, created_at, more
+FROM {t}events WHERE execution_id = $1 AND id >= $2 ORDER BY id LIMIT $3`)
 	q.execInputs = d.sql(`SELECT id, input FROM {t}executions WHERE id IN ` + d.list(1, "uuid"))
 	q.taskOutcomes = d.sql(`SELECT t.execution_id, t.name, t.status, t.context FROM {t}tasks AS t
 JOIN ` + d.rows(1, refRow{}) + ` AS u ON t.execution_id = u.eid AND t.name = u.tname`)
@@ -889,34 +889,6 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-type eventRow struct {
-	ExecutionID string `json:"execution_id" pg:"uuid"`
-	TaskName    string `json:"task_name" pg:"text"`
-	Type        string `json:"type" pg:"text"`
-	Attempt     int    `json:"attempt" pg:"integer"`
-	Message     string `json:"message" pg:"text"`
-	Worker      string `json:"worker" pg:"text"`
-	CreatedAt   int64  `json:"created_at" pg:"bigint"`
-}
-
-func (t *sqlTx) InsertEvents(ctx context.Context, events []*Event) error {
-	if len(events) == 0 {
-		return nil
-	}
-	rows := make([]eventRow, len(events))
-	for i, e := range events {
-		rows[i] = eventRow{e.ExecutionID, e.TaskName, e.Type, e.Attempt, e.Message, e.Worker, micros(e.CreatedAt)}
-	}
-	args, err := t.s.d.rowArgs(rows)
-	if err != nil {
-		return err
-	}
-	if err := t.exec(ctx, t.s.q.insertEvents, args...); err != nil {
-		return fmt.Errorf("store: insert events: %w", err)
-	}
-	return nil
 }
 
 func (t *sqlTx) ClaimTasks(ctx context.Context, p ClaimParams) ([]*Task, error) {
@@ -1367,35 +1339,6 @@ func (s *sqlStore) ListTasks(ctx context.Context, executionID string) ([]*Task, 
 		}
 		return scanTasks(rows)
 	})
-}
-
-func (s *sqlStore) ListEvents(ctx context.Context, executionID string, afterID int64, limit int) ([]*Event, error) {
-	if limit <= 0 {
-		limit = 1000
-	}
-	return read(ctx, s, func(r reader) ([]*Event, error) { return s.listEvents(ctx, r, executionID, afterID, limit) })
-}
-
-func (s *sqlStore) listEvents(ctx context.Context, r reader, executionID string, afterID int64, limit int) ([]*Event, error) {
-	rows, err := r.query(ctx, s.q.listEvents, executionID, afterID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: list events: %w", err)
-	}
-	defer rows.Close()
-	var out []*Event
-	for rows.Next() {
-		var e Event
-		var created int64
-		if err := rows.Scan(&e.ID, &e.ExecutionID, &e.TaskName, &e.Type, &e.Attempt, &e.Message, &e.Worker, &created); err != nil {
-			return nil, fmt.Errorf("store: scan event: %w", err)
-		}
-		e.CreatedAt = fromMicros(created)
-		out = append(out, &e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list events: %w", err)
-	}
-	return out, nil
 }
 
 type refRow struct {

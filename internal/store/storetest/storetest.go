@@ -18,6 +18,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -61,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"NotifyReadyInWrite", testNotifyReady},
 		{"CompletedContexts", testCompletedContexts},
 		{"Events", testEvents},
+		{"EventsManyInOneWrite", testEventsManyInOneWrite},
 		{"LoadInputs", testTaskInputs},
 		{"NextReadyAt", testNextReadyAt},
 		{"ListExecutions", testListExecutions},
@@ -1174,6 +1176,83 @@ func testCompletedContexts(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	checkJSONObject(t, "e1/a", got[e1.ID]["a"], []byte(`{"a":1}`))
 	checkJSONObject(t, "e2/x", got[e2.ID]["x"], []byte(`{"x":"y"}`))
+}
+
+// testEventsManyInOneWrite writes more events of one execution in one
+// call than a row holds, interleaved with another execution's and with
+// workers and times that differ from event to event, and reads them back
+// whole and in pages of every size.
+func testEventsManyInOneWrite(t *testing.T, open func(t *testing.T) store.Store) {
+	s := open(t)
+	ctx := context.Background()
+	e1 := newExec(t, "wf", "Running")
+	e2 := newExec(t, "wf", "Running")
+	insert(t, s, []*store.Execution{e1, e2}, nil)
+	var want, wantOther []*store.Event
+	var evs []*store.Event
+	for i := range 40 {
+		e := &store.Event{ExecutionID: e1.ID, TaskName: fmt.Sprintf("t%d", i%7), Type: "TaskStarted", Attempt: i % 3,
+			Message: strings.Repeat("m", i%2), Worker: []string{"w", "", "w2"}[i%3], CreatedAt: at(time.Duration(i%4) * time.Second)}
+		evs = append(evs, e)
+		want = append(want, e)
+		if i%5 == 0 {
+			o := &store.Event{ExecutionID: e2.ID, Type: "ExecutionStarted", Worker: "x", CreatedAt: at(time.Duration(i) * time.Second)}
+			evs = append(evs, o)
+			wantOther = append(wantOther, o)
+		}
+	}
+	write(t, s, func(ctx context.Context, tx store.Tx) error { return tx.InsertEvents(ctx, evs[:30]) })
+	write(t, s, func(ctx context.Context, tx store.Tx) error { return tx.InsertEvents(ctx, evs[30:]) })
+
+	check := func(name string, got, want []*store.Event) {
+		t.Helper()
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d events, want %d", name, len(got), len(want))
+		}
+		for i, g := range got {
+			w := want[i]
+			if g.ExecutionID != w.ExecutionID || g.TaskName != w.TaskName || g.Type != w.Type || g.Attempt != w.Attempt || g.Message != w.Message || g.Worker != w.Worker {
+				t.Errorf("%s: event %d = %+v, want %+v", name, i, g, w)
+			}
+			checkTime(t, fmt.Sprintf("%s: event %d CreatedAt", name, i), g.CreatedAt, w.CreatedAt)
+			if i > 0 && g.ID <= got[i-1].ID {
+				t.Errorf("%s: event %d ID %d not after %d", name, i, g.ID, got[i-1].ID)
+			}
+		}
+	}
+	all, err := s.ListEvents(ctx, e1.ID, 0, 0)
+	if err != nil {
+		t.Fatalf("ListEvents: %v", err)
+	}
+	check("e1", all, want)
+	other, err := s.ListEvents(ctx, e2.ID, 0, 0)
+	if err != nil {
+		t.Fatalf("ListEvents(e2): %v", err)
+	}
+	check("e2", other, wantOther)
+
+	for _, limit := range []int{1, 2, 3, 15, 16, 17, 39, 40, 41} {
+		var paged []*store.Event
+		after := int64(0)
+		for range len(want) + 1 {
+			page, err := s.ListEvents(ctx, e1.ID, after, limit)
+			if err != nil {
+				t.Fatalf("ListEvents(limit %d): %v", limit, err)
+			}
+			if len(page) > limit {
+				t.Fatalf("page of %d events with limit %d", len(page), limit)
+			}
+			if len(page) == 0 {
+				break
+			}
+			if len(page) < limit && len(paged)+len(page) < len(want) {
+				t.Fatalf("limit %d: a short page of %d events after %d of %d", limit, len(page), len(paged), len(want))
+			}
+			paged = append(paged, page...)
+			after = page[len(page)-1].ID
+		}
+		check(fmt.Sprintf("paging by %d", limit), paged, want)
+	}
 }
 
 func testEvents(t *testing.T, open func(t *testing.T) store.Store) {
