@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -87,6 +89,7 @@ func run(ctx context.Context, url string, n int, cfg *river.Config) error {
 	events, cancel := client.SubscribeConfig(&river.SubscribeConfig{Kinds: []river.EventKind{river.EventKindJobCompleted}, ChanSize: n})
 	defer cancel()
 	start = time.Now()
+	cpu0, cpuOK := busyCPU()
 	if err := client.Start(ctx); err != nil {
 		return err
 	}
@@ -98,9 +101,41 @@ func run(ctx context.Context, url string, n int, cfg *river.Config) error {
 		}
 	}
 	work := time.Since(start)
+	cpu1, cpuOK1 := busyCPU()
 	if err := client.Stop(ctx); err != nil {
 		return err
 	}
-	fmt.Printf("river: %d jobs, enqueued %.0f/s, worked down %.0f jobs/s\n", n, float64(n)/enqueue.Seconds(), float64(n)/work.Seconds())
+	fmt.Printf("river: %d jobs, enqueued %.0f/s, worked down %.0f jobs/s", n, float64(n)/enqueue.Seconds(), float64(n)/work.Seconds())
+	if cpuOK && cpuOK1 {
+		fmt.Printf(", %.1f cpu-us/job", float64((cpu1-cpu0).Microseconds())/float64(n))
+	}
+	fmt.Println()
 	return nil
+}
+
+// busyCPU returns the whole machine's busy CPU time from /proc/stat (this
+// process's and the server's together), as the Cloacina benchmarks count
+// it; ok is false where /proc/stat cannot be read.
+func busyCPU() (busy time.Duration, ok bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, false
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, false
+	}
+	var ticks int64
+	for i, v := range f[1:8] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		if i != 3 && i != 4 { // idle and iowait
+			ticks += n
+		}
+	}
+	const userHZ = 100 // the kernel's USER_HZ on Linux
+	return time.Duration(ticks) * time.Second / userHZ, true
 }
