@@ -23,7 +23,7 @@ func (t *sqlTx) NotifyReady(ctx context.Context, sender string) error {
 	if t.s.d.name != "postgres" {
 		return nil
 	}
-	if _, err := t.q.ExecContext(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, t.s.schema+" "+sender); err != nil {
+	if err := t.exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, t.s.schema+" "+sender); err != nil {
 		return fmt.Errorf("store: notify: %w", err)
 	}
 	return nil

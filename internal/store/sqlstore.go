@@ -238,13 +238,9 @@ func (s *sqlStore) forgetIfGone(conn *pgconn.PgConn, err error) {
 
 // roleBatch sends roleQuery's batch.
 func (s *sqlStore) roleBatch(ctx context.Context, pc *pgx.Conn, text string, args []any) (*batchRows, error) {
-	params := make([][]byte, len(args))
-	for i, a := range args {
-		v, err := textParam(a)
-		if err != nil {
-			return nil, err
-		}
-		params[i] = v
+	params, err := textParams(args)
+	if err != nil {
+		return nil, err
 	}
 	b := &pgconn.Batch{}
 	b.ExecParams("BEGIN READ ONLY", nil, nil, nil, nil)
@@ -347,6 +343,19 @@ func (c *connStatements) add(conn *pgconn.PgConn, text string) {
 
 var errBatchShort = errors.New("store: the server answered fewer statements than were sent")
 
+// textParams encodes statement parameters in PostgreSQL's text format.
+func textParams(args []any) ([][]byte, error) {
+	params := make([][]byte, len(args))
+	for i, a := range args {
+		v, err := textParam(a)
+		if err != nil {
+			return nil, err
+		}
+		params[i] = v
+	}
+	return params, nil
+}
+
 // textParam encodes a statement parameter in PostgreSQL's text format.
 func textParam(a any) ([]byte, error) {
 	switch v := a.(type) {
@@ -366,11 +375,12 @@ func textParam(a any) ([]byte, error) {
 	return nil, fmt.Errorf("store: unsupported parameter type %T", a)
 }
 
-// batchRows are the text-format rows of roleQuery's statement. Once the
-// rows are read (or closed), the rest of the batch (the COMMIT) is read
-// and Err reports the statement's error, if any.
+// batchRows are the text-format rows of a statement sent through pgconn:
+// roleQuery's, or a write transaction's. Once the rows are read (or
+// closed), the rest of roleQuery's batch (the COMMIT) is read and Err
+// reports the statement's error, if any.
 type batchRows struct {
-	mrr   *pgconn.MultiResultReader
+	mrr   *pgconn.MultiResultReader // nil: a lone statement
 	rr    *pgconn.ResultReader
 	err   error
 	done  bool
@@ -407,6 +417,9 @@ func (b *batchRows) finish() {
 			b.onErr(err)
 		}
 	}
+	if b.mrr == nil {
+		return
+	}
 	if b.err == nil && b.mrr.NextResult() {
 		if _, err := b.mrr.ResultReader().Close(); err != nil {
 			b.err = fmt.Errorf("store: commit: %w", err)
@@ -440,6 +453,10 @@ func scanText(v []byte, dest any) error {
 		return sc.Scan(string(v))
 	}
 	if v == nil {
+		if d, ok := dest.(*[]byte); ok { // as database/sql scans NULL
+			*d = nil
+			return nil
+		}
 		return fmt.Errorf("NULL into %T", dest)
 	}
 	switch d := dest.(type) {
@@ -489,24 +506,60 @@ func (s *sqlStore) setRole(ctx context.Context, tx *sql.Tx) error {
 }
 
 // query runs a statement inside the transaction.
-func (t *sqlTx) query(ctx context.Context, text string, args ...any) (*sql.Rows, error) {
-	if t.tx != nil {
-		if st := t.s.stmt(t.s.w, text); st != nil {
-			return t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
-		}
+func (t *sqlTx) query(ctx context.Context, text string, args ...any) (rowSet, error) {
+	if t.pg != nil {
+		return t.pgStatement(ctx, text, args)
 	}
-	return t.q.QueryContext(ctx, text, args...)
+	if st := t.s.stmt(t.s.w, text); st != nil {
+		return t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return t.tx.QueryContext(ctx, text, args...)
 }
 
 func (t *sqlTx) exec(ctx context.Context, text string, args ...any) error {
-	if t.tx != nil {
-		if st := t.s.stmt(t.s.w, text); st != nil {
-			_, err := t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	if t.pg != nil {
+		rows, err := t.pgStatement(ctx, text, args)
+		if err != nil {
 			return err
 		}
+		return rows.Close()
 	}
-	_, err := t.q.ExecContext(ctx, text, args...)
+	if st := t.s.stmt(t.s.w, text); st != nil {
+		_, err := t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+		return err
+	}
+	_, err := t.tx.ExecContext(ctx, text, args...)
 	return err
+}
+
+// pgStatement runs a statement of a PostgreSQL write transaction through
+// pgconn, below pgx's and database/sql's layers: its parameters (a
+// round's batches, array literals of a few hundred kilobytes) go to the
+// wire as they are, where the layers above would copy each twice, and
+// its rows come back as text, scanned without reflection. It runs
+// prepared, as roleQuery's reads do (once per connection, under a name
+// derived from its text), or unnamed where the URL turns prepared
+// statements off (PgBouncer).
+func (t *sqlTx) pgStatement(ctx context.Context, text string, args []any) (*batchRows, error) {
+	params, err := textParams(args)
+	if err != nil {
+		return nil, err
+	}
+	conn := t.pg.PgConn()
+	if t.s.prepared == nil {
+		return &batchRows{rr: conn.ExecParams(ctx, text, params, nil, nil, nil)}, nil
+	}
+	name := stmtName(text)
+	if !t.s.prepared.has(conn, text) {
+		if _, err := conn.Prepare(ctx, name, text, nil); err != nil {
+			t.s.forgetIfGone(conn, err)
+			return nil, fmt.Errorf("store: preparing a statement: %w", err)
+		}
+		t.s.prepared.add(conn, text)
+	}
+	rows := &batchRows{rr: conn.ExecPrepared(ctx, name, params, nil, nil)}
+	rows.onErr = func(err error) { t.s.forgetIfGone(conn, err) }
+	return rows, nil
 }
 
 // queries holds the dialect-specific text of every statement, built once.
@@ -734,7 +787,7 @@ func (s *sqlStore) writeOnce(ctx context.Context, fn func(Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	if err := fn(&sqlTx{s: s, q: tx, tx: tx}); err != nil {
+	if err := fn(&sqlTx{s: s, tx: tx}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -779,17 +832,16 @@ func (s *sqlStore) writePostgres(ctx context.Context, fn func(Tx) error) error {
 		return fmt.Errorf("store: connection: %w", err)
 	}
 	defer conn.Close()
-	var fnErr error
-	if _, err := conn.ExecContext(ctx, s.begin); err != nil {
-		fnErr = fmt.Errorf("store: begin: %w", err)
-	} else {
-		fnErr = fn(&sqlTx{s: s, q: conn})
-	}
-	var commitErr error
+	var fnErr, commitErr error
 	err = conn.Raw(func(dc any) error {
 		pc, err := pgxConn(dc)
 		if err != nil {
 			return err
+		}
+		if _, err := pc.Exec(ctx, s.begin); err != nil {
+			fnErr = fmt.Errorf("store: begin: %w", err)
+		} else {
+			fnErr = fn(&sqlTx{s: s, pg: pc})
 		}
 		if fnErr == nil {
 			tag, err := pc.Exec(ctx, "COMMIT")
@@ -811,17 +863,12 @@ func (s *sqlStore) writePostgres(ctx context.Context, fn func(Tx) error) error {
 	return errors.Join(fnErr, commitErr)
 }
 
-// querier runs statements: a *sql.Tx (SQLite), or the *sql.Conn of a
-// PostgreSQL transaction.
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
+// sqlTx is a write transaction: a *sql.Tx on SQLite; on PostgreSQL, the
+// pgx connection that runs it, used through pgconn (see pgStatement).
 type sqlTx struct {
 	s  *sqlStore
-	q  querier
-	tx *sql.Tx // SQLite only (for its prepared statements)
+	tx *sql.Tx   // SQLite
+	pg *pgx.Conn // PostgreSQL
 }
 
 // The row types below are the batches of set-based statements (see
