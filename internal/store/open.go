@@ -410,6 +410,18 @@ var ErrMigrationRequired = errors.New("store: the schema needs migrations that t
 // without DDL rights can start a runner on it.
 func migrate(ctx context.Context, s *sqlStore, schema string) error {
 	tx, err := s.w.BeginTx(ctx, nil)
+	// SQLite answers a writer that starts while another connection sets
+	// up a new file (its WAL, or a migration's schema change) with
+	// SQLITE_BUSY at once, without waiting out busy_timeout: several
+	// processes opening one new file at once must wait their turn here.
+	for wait := time.Duration(0); err != nil && sqliteBusy(err) && wait < 10*time.Second; wait += 20 * time.Millisecond {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("store: migrate: begin: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+		tx, err = s.w.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		return fmt.Errorf("store: migrate: begin: %w", err)
 	}
@@ -539,6 +551,13 @@ func retryable(err error) bool {
 		}
 	}
 	return connectionLost(err)
+}
+
+// sqliteBusy reports whether err is SQLite's SQLITE_BUSY (any extended
+// code of it).
+func sqliteBusy(err error) bool {
+	var c interface{ Code() int }
+	return errors.As(err, &c) && c.Code()&0xff == 5
 }
 
 // connectionLost reports whether err says a connection to the server was
