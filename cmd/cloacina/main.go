@@ -27,15 +27,19 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal asks for a graceful stop. The signals' default
+	// action (ending the process at once) is restored before ctx ends, so
+	// that a second signal during the drain always finds it.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		<-ctx.Done()
-		// The first signal asks for a graceful stop; from now on a second
-		// one ends the process at once (the signals' default action).
-		stop()
+		<-sigs
+		signal.Reset(os.Interrupt, syscall.SIGTERM)
+		cancel()
 	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)
-	stop()
+	cancel()
 	os.Exit(code)
 }
 
