@@ -192,6 +192,10 @@ func (t *tenant) applyOutcomes(ctx context.Context, tx store.Tx, outs []outcome,
 	return touched, solo, events, nil
 }
 
+// liveStatuses are the statuses an execution finishes from. Shared by
+// the updates of a round, and never written to.
+var liveStatuses = []string{string(ExecutionPending), string(ExecutionRunning), string(ExecutionPaused)}
+
 // soloDone is an execution of a one-task workflow whose task completed.
 type soloDone struct {
 	workflow string
@@ -208,11 +212,11 @@ func (tn *tenant) advance(ctx context.Context, tx store.Tx, touched map[string]b
 		return nil, 0, nil, nil
 	}
 	workflowOf := make(map[string]string, len(solo))
-	var execUps []store.ExecutionUpdate
+	execUps := make([]store.ExecutionUpdate, 0, len(solo)+len(touched))
 	for id, d := range solo {
 		workflowOf[id] = d.workflow
 		execUps = append(execUps, store.ExecutionUpdate{ID: id, To: string(ExecutionCompleted), Output: d.output,
-			From: []string{string(ExecutionPending), string(ExecutionRunning), string(ExecutionPaused)}, CompletedAt: now, StartedAt: now})
+			From: liveStatuses, CompletedAt: now, StartedAt: now})
 	}
 	ids := make([]string, 0, len(touched))
 	for id := range touched {
@@ -279,9 +283,8 @@ func (tn *tenant) advance(ctx context.Context, tx store.Tx, touched map[string]b
 				}
 			}
 			finishing = append(finishing, id)
-			execUps = append(execUps, store.ExecutionUpdate{ID: id,
-				From: []string{string(ExecutionPending), string(ExecutionRunning), string(ExecutionPaused)},
-				To:   string(status), Error: msg, CompletedAt: now, StartedAt: now})
+			execUps = append(execUps, store.ExecutionUpdate{ID: id, From: liveStatuses,
+				To: string(status), Error: msg, CompletedAt: now, StartedAt: now})
 		}
 	}
 	if _, err := tx.UpdateTasks(ctx, ups); err != nil {
@@ -305,7 +308,8 @@ func (tn *tenant) advance(ctx context.Context, tx store.Tx, touched map[string]b
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	var finished []ExecutionObservation
+	finished := make([]ExecutionObservation, 0, len(execUps))
+	events = slices.Grow(events, len(execUps))
 	for _, u := range execUps {
 		if !changed[u.ID] {
 			continue // cancelled meanwhile

@@ -115,9 +115,13 @@ func (d dialect) rowArgs(rows any) ([]any, error) {
 	}
 	cols := rowColumns(v.Type().Elem())
 	args := make([]any, len(cols))
-	var b []byte
+	size := 16 * v.Len()
 	for ci, c := range cols {
-		b = append(b[:0], '{')
+		// Bytes, not a string: the write path hands them to the wire as
+		// they are. Sized from the column before, so that a batch's few
+		// hundred kilobytes are not grown step by step.
+		b := make([]byte, 0, size)
+		b = append(b, '{')
 		for i := range v.Len() {
 			if i > 0 {
 				b = append(b, ',')
@@ -140,7 +144,9 @@ func (d dialect) rowArgs(rows any) ([]any, error) {
 				return nil, fmt.Errorf("store: batch column %s has unsupported type %s", c.name, f.Type())
 			}
 		}
-		args[ci] = string(append(b, '}'))
+		b = append(b, '}')
+		args[ci] = b
+		size = len(b) + len(b)/8
 	}
 	return args, nil
 }

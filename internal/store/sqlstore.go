@@ -385,6 +385,7 @@ type batchRows struct {
 	err   error
 	done  bool
 	onErr func(error) // told of the statement's error, if any
+	strs  map[string]string
 }
 
 func (b *batchRows) Next() bool {
@@ -437,11 +438,33 @@ func (b *batchRows) Scan(dest ...any) error {
 		return fmt.Errorf("store: scan: %d columns into %d destinations", len(vals), len(dest))
 	}
 	for i, d := range dest {
+		if sd, ok := d.(*string); ok && vals[i] != nil && len(vals[i]) <= maxInterned {
+			*sd = b.intern(vals[i])
+			continue
+		}
 		if err := scanText(vals[i], d); err != nil {
 			return fmt.Errorf("store: scan column %d: %w", i, err)
 		}
 	}
 	return nil
+}
+
+// maxInterned is the longest text that batchRows.intern keeps: statuses,
+// workflow, task and worker names, which repeat from row to row; not ids.
+const maxInterned = 32
+
+// intern returns v as a string, the same string for the same text within
+// one result: a claim's thousand rows share a few statuses and names.
+func (b *batchRows) intern(v []byte) string {
+	if s, ok := b.strs[string(v)]; ok {
+		return s
+	}
+	if b.strs == nil {
+		b.strs = map[string]string{}
+	}
+	s := string(v)
+	b.strs[s] = s
+	return s
 }
 
 // scanText stores a text-format column value (nil: NULL) in dest.
@@ -1273,14 +1296,16 @@ func scanTasks(rows rowSet) ([]*Task, error) { return scanTaskRows(rows, false) 
 func scanTaskRows(rows rowSet, claim bool) ([]*Task, error) {
 	defer rows.Close()
 	var out []*Task
+	// One set of destinations for every row: each row's scan overwrites
+	// them all, and task copies what it keeps.
+	var x taskScan
+	var input sql.NullString
+	var version string
+	dest := x.dest()
+	if claim {
+		dest = append(dest, &input, &version)
+	}
 	for rows.Next() {
-		var x taskScan
-		var input sql.NullString
-		var version string
-		dest := x.dest()
-		if claim {
-			dest = append(dest, &input, &version)
-		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("store: scan task: %w", err)
 		}
