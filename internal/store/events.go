@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 )
 
 // An events row holds the events that one call to InsertEvents writes for
@@ -43,57 +44,108 @@ type moreEvent struct {
 // packEvents groups events by execution, in the order of each execution's
 // first event and keeping the order of each execution's events, into rows
 // of at most eventsPerRow events.
-func packEvents(events []*Event) ([]eventRow, error) {
-	order := make([]string, 0, len(events))
-	byExec := make(map[string][]*Event, len(events))
-	for _, e := range events {
-		if _, ok := byExec[e.ExecutionID]; !ok {
-			order = append(order, e.ExecutionID)
+func packEvents(events []*Event) []eventRow {
+	// The events of an execution are chained by index (next), from its
+	// first (a head) to its last: no slice per execution.
+	last := make(map[string]int, len(events))
+	next := make([]int, len(events))
+	head := make([]bool, len(events))
+	for i, e := range events {
+		next[i] = -1
+		if l, ok := last[e.ExecutionID]; ok {
+			next[l] = i
+		} else {
+			head[i] = true
 		}
-		byExec[e.ExecutionID] = append(byExec[e.ExecutionID], e)
+		last[e.ExecutionID] = i
 	}
-	rows := make([]eventRow, 0, len(order))
-	for _, id := range order {
-		evs := byExec[id]
-		for len(evs) > 0 {
-			n := min(len(evs), eventsPerRow)
-			row, err := packRow(evs[:n])
-			if err != nil {
-				return nil, err
+	rows := make([]eventRow, 0, len(last))
+	evs := make([]*Event, 0, eventsPerRow)
+	var buf []byte
+	for i := range events {
+		if !head[i] {
+			continue
+		}
+		evs = evs[:0]
+		for j := i; j >= 0; j = next[j] {
+			if len(evs) == eventsPerRow {
+				rows = append(rows, packRow(evs, &buf))
+				evs = evs[:0]
 			}
-			rows = append(rows, row)
-			evs = evs[n:]
+			evs = append(evs, events[j])
 		}
+		rows = append(rows, packRow(evs, &buf))
 	}
-	return rows, nil
+	return rows
 }
 
-// packRow makes one row of up to eventsPerRow events of one execution.
-func packRow(evs []*Event) (eventRow, error) {
+// packRow makes one row of up to eventsPerRow events of one execution,
+// encoding the others into buf (reused from row to row).
+func packRow(evs []*Event, buf *[]byte) eventRow {
 	first := evs[0]
 	row := eventRow{first.ExecutionID, first.TaskName, first.Type, first.Attempt, first.Message, first.Worker,
 		micros(first.CreatedAt), nil}
 	if len(evs) == 1 {
-		return row, nil
+		return row
 	}
-	more := make([]moreEvent, len(evs)-1)
+	b := append((*buf)[:0], '[')
 	for i, e := range evs[1:] {
-		m := moreEvent{TaskName: e.TaskName, Type: e.Type, Attempt: e.Attempt, Message: e.Message}
-		if e.Worker != first.Worker {
-			m.Worker = &e.Worker
+		if i > 0 {
+			b = append(b, ',')
 		}
-		if at := micros(e.CreatedAt); at != row.CreatedAt {
-			m.CreatedAt = &at
+		b = appendMoreEvent(b, e, first.Worker, row.CreatedAt)
+	}
+	b = append(b, ']')
+	*buf = b
+	more := string(b)
+	row.More = &more
+	return row
+}
+
+// appendMoreEvent appends e as a moreEvent object, as encoding/json would
+// write it: a round's events are mostly this, so they are written
+// directly rather than through reflection.
+func appendMoreEvent(b []byte, e *Event, rowWorker string, rowAt int64) []byte {
+	b = append(b, '{')
+	if e.TaskName != "" {
+		b = append(b, `"task":`...)
+		b = appendJSONString(b, e.TaskName)
+		b = append(b, ',')
+	}
+	b = append(b, `"type":`...)
+	b = appendJSONString(b, e.Type)
+	if e.Attempt != 0 {
+		b = append(b, `,"attempt":`...)
+		b = strconv.AppendInt(b, int64(e.Attempt), 10)
+	}
+	if e.Message != "" {
+		b = append(b, `,"message":`...)
+		b = appendJSONString(b, e.Message)
+	}
+	if e.Worker != rowWorker {
+		b = append(b, `,"worker":`...)
+		b = appendJSONString(b, e.Worker)
+	}
+	if at := micros(e.CreatedAt); at != rowAt {
+		b = append(b, `,"at":`...)
+		b = strconv.AppendInt(b, at, 10)
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string. Plain printable ASCII (the
+// names, types and worker ids of events) is quoted as it is; anything
+// else goes through encoding/json, which escapes it.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
 		}
-		more[i] = m
 	}
-	b, err := json.Marshal(more)
-	if err != nil {
-		return row, fmt.Errorf("store: encode events: %w", err)
-	}
-	s := string(b)
-	row.More = &s
-	return row, nil
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // unpackRow returns the events of a row read back: the row's own, then
@@ -131,11 +183,7 @@ func (t *sqlTx) InsertEvents(ctx context.Context, events []*Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	rows, err := packEvents(events)
-	if err != nil {
-		return err
-	}
-	args, err := t.s.d.rowArgs(rows)
+	args, err := t.s.d.rowArgs(packEvents(events))
 	if err != nil {
 		return err
 	}
