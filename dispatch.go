@@ -107,11 +107,9 @@ func (t *tenant) round(ctx context.Context, j roundJob, now time.Time) (roundRes
 			if err != nil {
 				return err
 			}
-			evs, err = t.startExecutions(ctx, tx, res.claimed, now)
-			if err != nil {
+			if err := t.startExecutions(ctx, tx, res.claimed, now); err != nil {
 				return err
 			}
-			events = append(events, evs...)
 			if res.inputs, err = t.loadInputs(ctx, tx, res.claimed); err != nil {
 				return err
 			}
@@ -158,11 +156,15 @@ func (t *tenant) applyOutcomes(ctx context.Context, tx store.Tx, outs []outcome,
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	logStarts := t.cfg.EventLog.records(string(EventTaskStarted))
 	for _, o := range outs {
 		task := o.task
 		if !changed[task.ID] {
 			t.e.log.Warn("task result discarded: the claim was lost", "schema", t.name, "execution", task.ExecutionID, "task", task.Name, "attempt", task.Attempt)
 			continue
+		}
+		if logStarts {
+			events = append(events, startedEvent(task, t.e.cfg.WorkerID))
 		}
 		ev := &store.Event{ExecutionID: task.ExecutionID, TaskName: task.Name, Attempt: task.Attempt, Message: o.err,
 			Worker: t.e.cfg.WorkerID, CreatedAt: o.at}
@@ -190,6 +192,12 @@ func (t *tenant) applyOutcomes(ctx context.Context, tx store.Tx, outs []outcome,
 		events = append(events, ev)
 	}
 	return touched, solo, events, nil
+}
+
+// executionStartedEvent is the execution_started event of an execution
+// that started at started, written when it ends (see startExecutions).
+func executionStartedEvent(id string, started time.Time, worker string) *store.Event {
+	return &store.Event{ExecutionID: id, Type: string(EventExecutionStarted), Worker: worker, CreatedAt: started}
 }
 
 // liveStatuses are the statuses an execution finishes from. Shared by
@@ -311,7 +319,8 @@ func (tn *tenant) advance(ctx context.Context, tx store.Tx, touched map[string]b
 	finished := make([]ExecutionObservation, 0, len(execUps))
 	events = slices.Grow(events, len(execUps))
 	for _, u := range execUps {
-		if !changed[u.ID] {
+		started, ok := changed[u.ID]
+		if !ok {
 			continue // cancelled meanwhile
 		}
 		eid, _ := uuid.Parse(u.ID)
@@ -320,7 +329,8 @@ func (tn *tenant) advance(ctx context.Context, tx store.Tx, touched map[string]b
 		if u.To == string(ExecutionFailed) {
 			typ = EventExecutionFailed
 		}
-		events = append(events, &store.Event{ExecutionID: u.ID, Type: string(typ), Message: u.Error, Worker: tn.e.cfg.WorkerID, CreatedAt: now})
+		events = append(events, executionStartedEvent(u.ID, started, tn.e.cfg.WorkerID),
+			&store.Event{ExecutionID: u.ID, Type: string(typ), Message: u.Error, Worker: tn.e.cfg.WorkerID, CreatedAt: now})
 	}
 	return finished, readied, events, nil
 }
@@ -414,17 +424,17 @@ func ruleOf(wf *Workflow, task string) TriggerRule {
 }
 
 // startExecutions moves the executions of claimed root tasks from Pending
-// to Running and writes the task_started events.
-func (tn *tenant) startExecutions(ctx context.Context, tx store.Tx, claimed []*store.Task, now time.Time) ([]*store.Event, error) {
-	if len(claimed) == 0 {
-		return nil, nil
-	}
-	var events []*store.Event
+// to Running. A claim writes no event: an attempt's task_started is
+// written by the transaction that ends the attempt (applyOutcomes,
+// recoverTasks), and execution_started by the one that ends the
+// execution, each with the time it happened. Until then the task's and
+// the execution's rows hold what those events say (see
+// Runner.ExecutionEvents). The log stays whole, and a one-task
+// execution's two rounds write one events row instead of two.
+func (tn *tenant) startExecutions(ctx context.Context, tx store.Tx, claimed []*store.Task, now time.Time) error {
 	seen := map[string]bool{}
 	var ups []store.ExecutionUpdate
 	for _, t := range claimed {
-		events = append(events, &store.Event{ExecutionID: t.ExecutionID, TaskName: t.Name, Type: string(EventTaskStarted),
-			Attempt: t.Attempt, Worker: tn.e.cfg.WorkerID, CreatedAt: now})
 		// Only a root task can be an execution's first: skip the others.
 		if len(t.Deps) == 0 && !seen[t.ExecutionID] {
 			seen[t.ExecutionID] = true
@@ -432,16 +442,15 @@ func (tn *tenant) startExecutions(ctx context.Context, tx store.Tx, claimed []*s
 				To: string(ExecutionRunning), StartedAt: now})
 		}
 	}
-	changed, err := tx.UpdateExecutions(ctx, ups)
-	if err != nil {
-		return nil, err
-	}
-	for _, u := range ups {
-		if changed[u.ID] {
-			events = append(events, &store.Event{ExecutionID: u.ID, Type: string(EventExecutionStarted), Worker: tn.e.cfg.WorkerID, CreatedAt: now})
-		}
-	}
-	return events, nil
+	_, err := tx.UpdateExecutions(ctx, ups)
+	return err
+}
+
+// startedEvent is the task_started event of a claimed attempt, written
+// when the attempt ends.
+func startedEvent(t *store.Task, worker string) *store.Event {
+	return &store.Event{ExecutionID: t.ExecutionID, TaskName: t.Name, Type: string(EventTaskStarted),
+		Attempt: t.Attempt, Worker: worker, CreatedAt: t.StartedAt}
 }
 
 // claimInput is what a claimed task starts from, read in the claiming

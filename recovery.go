@@ -47,6 +47,9 @@ func (tn *tenant) recoverTasks(ctx context.Context, tx store.Tx, tasks []*store.
 		if !changed[t.ID] {
 			continue
 		}
+		// The interrupted attempt's start, which its claim did not write
+		// (see startExecutions), by the worker that claimed it.
+		events = append(events, startedEvent(t, t.ClaimedBy))
 		ev := &store.Event{ExecutionID: t.ExecutionID, TaskName: t.Name, Attempt: t.Attempt, Worker: tn.e.cfg.WorkerID, CreatedAt: now}
 		if ups[i].To == string(TaskFailed) {
 			ev.Type, ev.Message = string(EventTaskAbandoned), ups[i].Error

@@ -84,6 +84,11 @@ type ExecutionPage struct {
 
 // Event records one state change of an execution or one of its tasks.
 type Event struct {
+	// ID identifies the event in its execution's log. It is 0 for the
+	// start of an attempt still running, or of an execution not yet
+	// ended, which are written when they end (see
+	// [Runner.ExecutionEvents]). IDs follow the order of writing, not of
+	// time.
 	ID          int64
 	ExecutionID uuid.UUID
 	Task        string // empty for execution events

@@ -503,11 +503,63 @@ func (r *Runner) ListExecutions(ctx context.Context, opts ListOptions) (*Executi
 }
 
 // ExecutionEvents returns the events of an execution in the order they
-// happened.
+// happened (by their time; among events of the same time, in the order
+// they were written).
+//
+// The start of an attempt is written to the log when the attempt ends,
+// and the start of an execution when the execution ends, each with the
+// time it happened: a claim, the commonest write, then costs the log
+// nothing. Until then they are read from the task's and the execution's
+// rows, and come back with ID 0.
 func (r *Runner) ExecutionEvents(ctx context.Context, id uuid.UUID) ([]Event, error) {
-	if _, err := r.getExecution(ctx, id); err != nil {
+	if err := r.closed(); err != nil {
 		return nil, err
 	}
+	e, tasks, err := r.t.store.GetExecutionTasks(ctx, id.String())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrExecutionNotFound, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out, err := r.storedEvents(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.t.cfg.EventLog.records(string(EventTaskStarted)) {
+		// The log was read after the rows: a start the rows show may have
+		// been written since (its attempt ended), and is then not added
+		// again. An attempt is known by its claim's time too, since a
+		// recovered task runs its attempt number again.
+		type start struct {
+			task    string
+			attempt int
+			at      time.Time
+		}
+		logged := map[start]bool{}
+		for _, ev := range out {
+			if ev.Type == EventTaskStarted || ev.Type == EventExecutionStarted {
+				logged[start{ev.Task, ev.Attempt, ev.At}] = true
+			}
+		}
+		// Tasks first: as written, a root task's start precedes its
+		// execution's, at the same time.
+		for _, t := range tasks {
+			if TaskStatus(t.Status) == TaskRunning && !logged[start{t.Name, t.Attempt, t.StartedAt}] {
+				out = append(out, Event{ExecutionID: id, Task: t.Name, Type: EventTaskStarted, Attempt: t.Attempt,
+					Worker: t.ClaimedBy, At: t.StartedAt})
+			}
+		}
+		if !e.StartedAt.IsZero() && !logged[start{"", 0, e.StartedAt}] && !ExecutionStatus(e.Status).Terminal() {
+			out = append(out, Event{ExecutionID: id, Type: EventExecutionStarted, At: e.StartedAt})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Event) int { return a.At.Compare(b.At) })
+	return out, nil
+}
+
+// storedEvents reads an execution's log, in the order it was written.
+func (r *Runner) storedEvents(ctx context.Context, id uuid.UUID) ([]Event, error) {
 	var out []Event
 	var after int64
 	for {
@@ -598,11 +650,16 @@ func (r *Runner) Cancel(ctx context.Context, id uuid.UUID) error {
 		if err != nil {
 			return err
 		}
-		if !changed[sid] {
+		started, ok := changed[sid]
+		if !ok {
 			return r.transitionError(ctx, tx, sid, ExecutionCancelled)
 		}
 		var ups []store.TaskUpdate
-		events := []*store.Event{{ExecutionID: sid, Type: string(EventExecutionCancelled), Worker: r.e.cfg.WorkerID, CreatedAt: now}}
+		var events []*store.Event
+		if !started.IsZero() {
+			events = append(events, executionStartedEvent(sid, started, r.e.cfg.WorkerID))
+		}
+		events = append(events, &store.Event{ExecutionID: sid, Type: string(EventExecutionCancelled), Worker: r.e.cfg.WorkerID, CreatedAt: now})
 		for _, t := range states {
 			if t.Status == string(TaskNotStarted) || t.Status == string(TaskReady) {
 				ups = append(ups, store.TaskUpdate{ID: t.ID, From: t.Status, To: string(TaskSkipped), Error: "execution cancelled", CompletedAt: now})
@@ -660,7 +717,7 @@ func (r *Runner) transition(ctx context.Context, id uuid.UUID, from []ExecutionS
 		if err != nil {
 			return err
 		}
-		if !changed[sid] {
+		if _, ok := changed[sid]; !ok {
 			return r.transitionError(ctx, tx, sid, to)
 		}
 		return tx.InsertEvents(ctx, r.t.cfg.EventLog.recorded([]*store.Event{{ExecutionID: sid, Type: string(ev), Worker: r.e.cfg.WorkerID, CreatedAt: now}}))

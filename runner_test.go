@@ -1562,13 +1562,20 @@ func TestExecutionEvents(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("events:%s\nwant %v", describeEvents(evs), want)
 	}
+	ids := map[int64]bool{}
 	for i, e := range evs {
 		if e.ExecutionID != res.ExecutionID {
 			t.Errorf("event %d belongs to %s", i, e.ExecutionID)
 		}
-		if i > 0 && (e.ID <= evs[i-1].ID || e.At.Before(evs[i-1].At)) {
-			t.Errorf("event %d (%s, id %d, at %v) is not after event %d (id %d, at %v)", i, e.Type, e.ID, e.At, i-1, evs[i-1].ID, evs[i-1].At)
+		// In time order; every event written (the starts too, once the
+		// execution ended), each with an id of its own.
+		if i > 0 && e.At.Before(evs[i-1].At) {
+			t.Errorf("event %d (%s, at %v) is before event %d (at %v)", i, e.Type, e.At, i-1, evs[i-1].At)
 		}
+		if e.ID == 0 || ids[e.ID] {
+			t.Errorf("event %d (%s) has id %d, want a stored event's own", i, e.Type, e.ID)
+		}
+		ids[e.ID] = true
 		if e.At.Before(res.CreatedAt) || e.At.After(res.CompletedAt) {
 			t.Errorf("event %d at %v, outside the execution's %v..%v", i, e.At, res.CreatedAt, res.CompletedAt)
 		}

@@ -111,6 +111,9 @@ type ExecutionPage struct {
 }
 
 // Event is one state change of an execution or of one of its tasks.
+// Listings give events in time order. ID identifies an event in its
+// execution's log; it is 0 for the start of a task attempt still running
+// or of an execution not yet ended, which the log records when they end.
 type Event struct {
 	ID      int64     `json:"id"`
 	Task    string    `json:"task"`

@@ -160,7 +160,15 @@ func (a *app) watch(ctx context.Context, s session, tenantID, id string, interva
 	stopped := func() error {
 		return fmt.Errorf("stopped watching execution %s; it goes on (cloacina executions get %s --tenant %s)", id, id, tenantID)
 	}
-	var last int64 // the id of the last event printed
+	// Events come in time order, and an attempt's start is written only
+	// when the attempt ends (ID 0 until then), so an event is known by
+	// what it says, not by its ID.
+	type seenKey struct {
+		typ, task string
+		attempt   int
+		at        time.Time
+	}
+	printed := map[seenKey]bool{}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
@@ -173,12 +181,13 @@ func (a *app) watch(ctx context.Context, s session, tenantID, id string, interva
 		}
 		ended := false
 		for _, e := range events {
-			if e.ID <= last {
+			ended = ended || terminalEvent(e.Type)
+			k := seenKey{e.Type, e.Task, e.Attempt, e.At}
+			if printed[k] {
 				continue
 			}
-			last = e.ID
+			printed[k] = true
 			fmt.Fprintln(progress, eventLine(e))
-			ended = ended || terminalEvent(e.Type)
 		}
 		if ended {
 			ex, err := s.c.GetExecution(ctx, tenantID, id)

@@ -669,7 +669,7 @@ RETURNING id`)
   updated_at = $1
 FROM ` + d.rows(2, execUpdateRow{}) + ` AS u
 WHERE e.id = u.eid AND e.status IN (u.f1, u.f2, u.f3, u.f4)
-RETURNING id`)
+RETURNING ` + d.returning("e.", "id, started_at"))
 	// Sorted by id in Go, not in SQL: an ORDER BY id invites the planner,
 	// when its statistics lag, to walk the whole primary key in order
 	// rather than look the few executions up.
@@ -1045,9 +1045,9 @@ type execUpdateRow struct {
 	CompletedAt int64   `json:"completed_at" pg:"bigint"`
 }
 
-func (t *sqlTx) UpdateExecutions(ctx context.Context, ups []ExecutionUpdate) (map[string]bool, error) {
+func (t *sqlTx) UpdateExecutions(ctx context.Context, ups []ExecutionUpdate) (map[string]time.Time, error) {
 	if len(ups) == 0 {
-		return map[string]bool{}, nil
+		return map[string]time.Time{}, nil
 	}
 	rows := make([]execUpdateRow, len(ups))
 	for i, u := range ups {
@@ -1063,8 +1063,21 @@ func (t *sqlTx) UpdateExecutions(ctx context.Context, ups []ExecutionUpdate) (ma
 	if err != nil {
 		return nil, err
 	}
-	changed := make(map[string]bool, len(ups))
-	if err := collectIDs(ctx, t, changed, t.s.q.updateExecutions, append([]any{micros(time.Now())}, args...)...); err != nil {
+	rs, err := t.query(ctx, t.s.q.updateExecutions, append([]any{micros(time.Now())}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("store: update executions: %w", err)
+	}
+	defer rs.Close()
+	changed := make(map[string]time.Time, len(ups))
+	for rs.Next() {
+		var id string
+		var started int64
+		if err := rs.Scan(&id, &started); err != nil {
+			return nil, fmt.Errorf("store: update executions: %w", err)
+		}
+		changed[id] = fromMicros(started)
+	}
+	if err := rs.Err(); err != nil {
 		return nil, fmt.Errorf("store: update executions: %w", err)
 	}
 	return changed, nil

@@ -198,8 +198,9 @@ type Tx interface {
 	// the rows that changed.
 	UpdateTasks(ctx context.Context, ups []TaskUpdate) (map[int64]bool, error)
 	// UpdateExecutions applies guarded execution transitions and returns the
-	// ids of the rows that changed.
-	UpdateExecutions(ctx context.Context, ups []ExecutionUpdate) (map[string]bool, error)
+	// executions that changed, each with its started_at after the update
+	// (zero: never started).
+	UpdateExecutions(ctx context.Context, ups []ExecutionUpdate) (map[string]time.Time, error)
 	// TaskStates returns every task of the executions (id, execution,
 	// workflow, name, deps, status, attempt, error), without contexts, in insertion order.
 	TaskStates(ctx context.Context, executionIDs []string) ([]*Task, error)

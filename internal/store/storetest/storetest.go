@@ -186,9 +186,21 @@ func updateTasks(t testing.TB, s store.Store, ups ...store.TaskUpdate) map[int64
 	return got
 }
 
+// updateExecs applies ups and returns the ids that changed.
 func updateExecs(t testing.TB, s store.Store, ups ...store.ExecutionUpdate) map[string]bool {
 	t.Helper()
-	var got map[string]bool
+	got := map[string]bool{}
+	for id := range updateExecsStarted(t, s, ups...) {
+		got[id] = true
+	}
+	return got
+}
+
+// updateExecsStarted applies ups and returns what UpdateExecutions does:
+// the executions that changed, with their started_at.
+func updateExecsStarted(t testing.TB, s store.Store, ups ...store.ExecutionUpdate) map[string]time.Time {
+	t.Helper()
+	var got map[string]time.Time
 	write(t, s, func(ctx context.Context, tx store.Tx) error {
 		var err error
 		got, err = tx.UpdateExecutions(ctx, ups)
@@ -980,8 +992,12 @@ func testUpdateExecutionsFields(t *testing.T, open func(t *testing.T) store.Stor
 		t.Errorf("UpdatedAt = %v, want the time of the update (between %v and now)", got.UpdatedAt, before)
 	}
 
-	// StartedAt is set only once.
-	checkExecIDs(t, "start again", updateExecs(t, s, store.ExecutionUpdate{ID: e.ID, From: []string{"Running"}, To: "Running", StartedAt: s2}), e.ID)
+	// StartedAt is set only once, and the update returns the one kept.
+	started := updateExecsStarted(t, s, store.ExecutionUpdate{ID: e.ID, From: []string{"Running"}, To: "Running", StartedAt: s2})
+	if len(started) != 1 {
+		t.Fatalf("start again changed %v, want %s", started, e.ID)
+	}
+	checkTime(t, "StartedAt returned by a second start", started[e.ID], s1)
 	checkTime(t, "StartedAt after a second StartedAt", getExec(t, s, e.ID).StartedAt, s1)
 
 	checkExecIDs(t, "fail", updateExecs(t, s, store.ExecutionUpdate{ID: e.ID, From: []string{"Running"}, To: "Failed",
@@ -1004,8 +1020,11 @@ func testUpdateExecutionsFields(t *testing.T, open func(t *testing.T) store.Stor
 	checkTime(t, "CompletedAt after an update with zero CompletedAt", got.CompletedAt, c1)
 	checkTime(t, "StartedAt", got.StartedAt, s1)
 
-	// Zero StartedAt leaves an unstarted execution unstarted.
-	checkExecIDs(t, "cancel unstarted", updateExecs(t, s, store.ExecutionUpdate{ID: never.ID, From: []string{"Pending"}, To: "Cancelled", CompletedAt: c1}), never.ID)
+	// Zero StartedAt leaves an unstarted execution unstarted, and says so.
+	started = updateExecsStarted(t, s, store.ExecutionUpdate{ID: never.ID, From: []string{"Pending"}, To: "Cancelled", CompletedAt: c1})
+	if st, ok := started[never.ID]; !ok || len(started) != 1 || !st.IsZero() {
+		t.Errorf("cancel unstarted returned %v, want %s with a zero started_at", started, never.ID)
+	}
 	got = getExec(t, s, never.ID)
 	checkTime(t, "StartedAt of a never-started execution", got.StartedAt, time.Time{})
 	checkTime(t, "CompletedAt", got.CompletedAt, c1)
@@ -1748,7 +1767,7 @@ func testJSONRoundTrip(t *testing.T, open func(t *testing.T) store.Store) {
 				if err != nil {
 					return err
 				}
-				if !got[e.ID] {
+				if _, ok := got[e.ID]; !ok {
 					return fmt.Errorf("UpdateExecutions changed %v", got)
 				}
 				return nil
