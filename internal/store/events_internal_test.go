@@ -1,6 +1,7 @@
 package store
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -59,7 +60,7 @@ func BenchmarkPackEvents(b *testing.B) {
 			&Event{ExecutionID: id + string(rune('a'+i/26%26)), TaskName: "t", Type: "task_started", Attempt: 1, Worker: "worker-1234abcd", CreatedAt: now},
 		)
 	}
-	for _, e := range events[:len(events)] {
+	for _, e := range slices.Clone(events) {
 		events = append(events, &Event{ExecutionID: e.ExecutionID, Type: "execution_started", Worker: "worker-1234abcd", CreatedAt: now})
 	}
 	b.ReportAllocs()
