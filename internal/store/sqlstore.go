@@ -602,6 +602,11 @@ const execCols = "id, workflow_name, workflow_version, status, input, output, er
 
 const taskCols = "id, execution_id, workflow_name, name, deps, status, attempt, ready_at, context, error, claimed_by, heartbeat_at, recovery_count, started_at, completed_at"
 
+// claimCols are the columns a claim returns: those it does not set. The
+// others it sets to what ClaimTasks knows (see scanClaimRows), or, for a
+// Ready task, they hold nothing (no context, no completion).
+const claimCols = "id, execution_id, workflow_name, name, deps, attempt, ready_at, recovery_count"
+
 func buildQueries(d dialect) queries {
 	var q queries
 	q.insertExecutions = d.sql(`INSERT INTO {t}executions (id, workflow_name, workflow_version, status, input, created_at, updated_at)
@@ -643,7 +648,7 @@ SELECT execution_id, task_name, type, attempt, message, worker, created_at, more
 UPDATE {t}tasks AS t SET status = 'Running', attempt = t.attempt + 1, claimed_by = $1,
   heartbeat_at = $2, started_at = $2, error = ''
 FROM picked WHERE t.id = picked.id
-RETURNING ` + d.returning("t.", taskCols) + `, ` + rootCols)
+RETURNING ` + d.returning("t.", claimCols) + `, ` + rootCols)
 	q.updateTasks = d.sql(`UPDATE {t}tasks AS t SET
   status = u.to_status,
   context = COALESCE(u.context, t.context),
@@ -993,7 +998,42 @@ func (t *sqlTx) ClaimTasks(ctx context.Context, p ClaimParams) ([]*Task, error) 
 	if err != nil {
 		return nil, fmt.Errorf("store: claim tasks: %w", err)
 	}
-	return scanTaskRows(rows, true)
+	return scanClaimRows(rows, p)
+}
+
+// scanClaimRows reads a claim's rows (claimCols, then the execution's
+// input, NULL but for a root task, and workflow version), and fills in
+// what the claim set.
+func scanClaimRows(rows rowSet, p ClaimParams) ([]*Task, error) {
+	defer rows.Close()
+	var out []*Task
+	var id int64
+	var execID, workflow, name, deps, version string
+	var attempt, recoveries int
+	var ready int64
+	var input sql.NullString
+	dest := []any{&id, &execID, &workflow, &name, &deps, &attempt, &ready, &recoveries, &input, &version}
+	now := fromMicros(micros(p.Now))
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("store: scan claimed task: %w", err)
+		}
+		t := &Task{ID: id, ExecutionID: execID, WorkflowName: workflow, Name: name, Status: "Running", Attempt: attempt,
+			ReadyAt: fromMicros(ready), ClaimedBy: p.Worker, HeartbeatAt: now, RecoveryCount: recoveries, StartedAt: now,
+			WorkflowVersion: version}
+		var err error
+		if t.Deps, err = decodeDeps(deps); err != nil {
+			return nil, fmt.Errorf("store: task %d deps: %w", id, err)
+		}
+		if input.Valid {
+			t.Input = []byte(input.String)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: scan claimed task: %w", err)
+	}
+	return out, nil
 }
 
 type taskUpdateRow struct {
@@ -1302,22 +1342,14 @@ func scanExecutions(rows rowSet) ([]*Execution, error) {
 	return out, nil
 }
 
-func scanTasks(rows rowSet) ([]*Task, error) { return scanTaskRows(rows, false) }
-
-// scanTaskRows reads task rows (taskCols), each followed, for a claim, by
-// its execution's input (NULL but for a root task) and workflow version.
-func scanTaskRows(rows rowSet, claim bool) ([]*Task, error) {
+// scanTasks reads task rows (taskCols).
+func scanTasks(rows rowSet) ([]*Task, error) {
 	defer rows.Close()
 	var out []*Task
 	// One set of destinations for every row: each row's scan overwrites
 	// them all, and task copies what it keeps.
 	var x taskScan
-	var input sql.NullString
-	var version string
 	dest := x.dest()
-	if claim {
-		dest = append(dest, &input, &version)
-	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("store: scan task: %w", err)
@@ -1326,10 +1358,6 @@ func scanTaskRows(rows rowSet, claim bool) ([]*Task, error) {
 		if err != nil {
 			return nil, err
 		}
-		if input.Valid {
-			t.Input = []byte(input.String)
-		}
-		t.WorkflowVersion = version
 		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {
