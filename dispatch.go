@@ -433,16 +433,15 @@ func ruleOf(wf *Workflow, task string) TriggerRule {
 // execution's two rounds write one events row instead of two.
 func (tn *tenant) startExecutions(ctx context.Context, tx store.Tx, claimed []*store.Task, now time.Time) error {
 	seen := map[string]bool{}
-	var ups []store.ExecutionUpdate
+	var ids []string
 	for _, t := range claimed {
 		// Only a root task can be an execution's first: skip the others.
 		if len(t.Deps) == 0 && !seen[t.ExecutionID] {
 			seen[t.ExecutionID] = true
-			ups = append(ups, store.ExecutionUpdate{ID: t.ExecutionID, From: []string{string(ExecutionPending)},
-				To: string(ExecutionRunning), StartedAt: now})
+			ids = append(ids, t.ExecutionID)
 		}
 	}
-	_, err := tx.UpdateExecutions(ctx, ups)
+	_, err := tx.StartExecutions(ctx, ids, now)
 	return err
 }
 

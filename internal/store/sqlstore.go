@@ -589,6 +589,7 @@ func (t *sqlTx) pgStatement(ctx context.Context, text string, args []any) (*batc
 type queries struct {
 	insertExecutions, insertTasks, insertEvents string
 	claim, updateTasks, updateExecutions        string
+	startExecutions                             string
 	taskStates, completedContexts               string
 	getExecution, listTasks, listEvents         string
 	executionTasks                              string
@@ -675,6 +676,10 @@ RETURNING id`)
 FROM ` + d.rows(2, execUpdateRow{}) + ` AS u
 WHERE e.id = u.eid AND e.status IN (u.f1, u.f2, u.f3, u.f4)
 RETURNING ` + d.returning("e.", "id, started_at"))
+	q.startExecutions = d.sql(`UPDATE {t}executions SET status = 'Running',
+  started_at = CASE WHEN started_at = 0 THEN $1 ELSE started_at END, updated_at = $2
+WHERE id IN ` + d.list(3, "uuid") + ` AND status = 'Pending'
+RETURNING id`)
 	// Sorted by id in Go, not in SQL: an ORDER BY id invites the planner,
 	// when its statistics lag, to walk the whole primary key in order
 	// rather than look the few executions up.
@@ -723,7 +728,7 @@ WHERE status IN ('Ready', 'Running') GROUP BY status`)
 }
 
 func (q queries) all() []string {
-	return []string{q.insertExecutions, q.insertTasks, q.insertEvents, q.claim, q.updateTasks, q.updateExecutions,
+	return []string{q.insertExecutions, q.insertTasks, q.insertEvents, q.claim, q.updateTasks, q.updateExecutions, q.startExecutions,
 		q.taskStates, q.completedContexts, q.getExecution, q.listTasks, q.executionTasks, q.listEvents, q.execInputs, q.taskOutcomes,
 		q.nextReadyAt, q.runningTasks, q.heartbeat, q.cancelledTasks, q.metricsExec, q.metricsTasks}
 }
@@ -1119,6 +1124,21 @@ func (t *sqlTx) UpdateExecutions(ctx context.Context, ups []ExecutionUpdate) (ma
 	}
 	if err := rs.Err(); err != nil {
 		return nil, fmt.Errorf("store: update executions: %w", err)
+	}
+	return changed, nil
+}
+
+func (t *sqlTx) StartExecutions(ctx context.Context, ids []string, at time.Time) (map[string]bool, error) {
+	changed := make(map[string]bool, len(ids))
+	if len(ids) == 0 {
+		return changed, nil
+	}
+	p, err := t.s.d.listArg(ids)
+	if err != nil {
+		return nil, err
+	}
+	if err := collectIDs(ctx, t, changed, t.s.q.startExecutions, micros(at), micros(time.Now()), p); err != nil {
+		return nil, fmt.Errorf("store: start executions: %w", err)
 	}
 	return changed, nil
 }

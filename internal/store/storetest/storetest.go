@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateExecutionsGuards", testUpdateExecutionsGuards},
 		{"UpdateExecutionsFromMatchesExactly", testUpdateExecutionsFromExact},
 		{"UpdateExecutionsFields", testUpdateExecutionsFields},
+		{"StartExecutions", testStartExecutions},
 		{"TaskStates", testTaskStates},
 		{"RunningTasks", testRunningTasks},
 		{"Heartbeat", testHeartbeat},
@@ -970,6 +971,40 @@ func testUpdateExecutionsFromExact(t *testing.T, open func(t *testing.T) store.S
 	if g := getExec(t, s, e.ID).Status; g != "Running" {
 		t.Errorf("Status = %s, want Running", g)
 	}
+}
+
+// StartExecutions moves Pending executions only, sets started_at once,
+// and reports just the ones it moved.
+func testStartExecutions(t *testing.T, open func(t *testing.T) store.Store) {
+	s := open(t)
+	pending, running, done := newExec(t, "wf", "Pending"), newExec(t, "wf", "Pending"), newExec(t, "wf", "Completed")
+	insert(t, s, []*store.Execution{pending, running, done}, nil)
+	s0, s1 := at(time.Second), at(2*time.Second)
+	start := func(ids ...string) map[string]bool {
+		t.Helper()
+		var got map[string]bool
+		write(t, s, func(ctx context.Context, tx store.Tx) error {
+			var err error
+			got, err = tx.StartExecutions(ctx, ids, s1)
+			return err
+		})
+		return got
+	}
+	updateExecs(t, s, store.ExecutionUpdate{ID: running.ID, From: []string{"Pending"}, To: "Running", StartedAt: s0})
+	checkExecIDs(t, "start", start(pending.ID, running.ID, done.ID, newID(t), pending.ID), pending.ID)
+	for _, c := range []struct {
+		e       *store.Execution
+		status  string
+		started time.Time
+	}{{pending, "Running", s1}, {running, "Running", s0}, {done, "Completed", time.Time{}}} {
+		got := getExec(t, s, c.e.ID)
+		if got.Status != c.status {
+			t.Errorf("execution %s: status %s, want %s", c.e.ID, got.Status, c.status)
+		}
+		checkTime(t, "StartedAt", got.StartedAt, c.started)
+	}
+	checkExecIDs(t, "start again", start(pending.ID))
+	checkExecIDs(t, "start none", start())
 }
 
 func testUpdateExecutionsFields(t *testing.T, open func(t *testing.T) store.Store) {
