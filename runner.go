@@ -406,17 +406,23 @@ func (r *Runner) getExecution(ctx context.Context, id uuid.UUID) (*store.Executi
 // ExecutionResult returns what is known of an execution now; Context is set
 // once it is terminal.
 func (r *Runner) ExecutionResult(ctx context.Context, id uuid.UUID) (*Result, error) {
-	if err := r.closed(); err != nil {
-		return nil, err
-	}
-	e, tasks, err := r.t.store.GetExecutionTasks(ctx, id.String())
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s", ErrExecutionNotFound, id)
-	}
+	e, tasks, err := r.executionTasks(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	return r.resultOf(e, tasks)
+}
+
+// executionTasks reads an execution and its tasks (in one query).
+func (r *Runner) executionTasks(ctx context.Context, id uuid.UUID) (*store.Execution, []*store.Task, error) {
+	if err := r.closed(); err != nil {
+		return nil, nil, err
+	}
+	e, tasks, err := r.t.store.GetExecutionTasks(ctx, id.String())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, fmt.Errorf("%w: %s", ErrExecutionNotFound, id)
+	}
+	return e, tasks, err
 }
 
 func (r *Runner) resultOf(e *store.Execution, tasks []*store.Task) (*Result, error) {
@@ -512,13 +518,7 @@ func (r *Runner) ListExecutions(ctx context.Context, opts ListOptions) (*Executi
 // nothing. Until then they are read from the task's and the execution's
 // rows, and come back with ID 0.
 func (r *Runner) ExecutionEvents(ctx context.Context, id uuid.UUID) ([]Event, error) {
-	if err := r.closed(); err != nil {
-		return nil, err
-	}
-	e, tasks, err := r.t.store.GetExecutionTasks(ctx, id.String())
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s", ErrExecutionNotFound, id)
-	}
+	e, tasks, err := r.executionTasks(ctx, id)
 	if err != nil {
 		return nil, err
 	}
