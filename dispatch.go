@@ -329,8 +329,10 @@ func (tn *tenant) advance(ctx context.Context, tx store.Tx, touched map[string]b
 		if u.To == string(ExecutionFailed) {
 			typ = EventExecutionFailed
 		}
-		events = append(events, executionStartedEvent(u.ID, started, tn.e.cfg.WorkerID),
-			&store.Event{ExecutionID: u.ID, Type: string(typ), Message: u.Error, Worker: tn.e.cfg.WorkerID, CreatedAt: now})
+		if !started.IsZero() { // always, as the update sets it: a finished execution started
+			events = append(events, executionStartedEvent(u.ID, started, tn.e.cfg.WorkerID))
+		}
+		events = append(events, &store.Event{ExecutionID: u.ID, Type: string(typ), Message: u.Error, Worker: tn.e.cfg.WorkerID, CreatedAt: now})
 	}
 	return finished, readied, events, nil
 }

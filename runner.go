@@ -534,23 +534,23 @@ func (r *Runner) ExecutionEvents(ctx context.Context, id uuid.UUID) ([]Event, er
 		type start struct {
 			task    string
 			attempt int
-			at      time.Time
+			at      int64 // microseconds, as stored
 		}
 		logged := map[start]bool{}
 		for _, ev := range out {
 			if ev.Type == EventTaskStarted || ev.Type == EventExecutionStarted {
-				logged[start{ev.Task, ev.Attempt, ev.At}] = true
+				logged[start{ev.Task, ev.Attempt, ev.At.UnixMicro()}] = true
 			}
 		}
 		// Tasks first: as written, a root task's start precedes its
 		// execution's, at the same time.
 		for _, t := range tasks {
-			if TaskStatus(t.Status) == TaskRunning && !logged[start{t.Name, t.Attempt, t.StartedAt}] {
+			if TaskStatus(t.Status) == TaskRunning && !logged[start{t.Name, t.Attempt, t.StartedAt.UnixMicro()}] {
 				out = append(out, Event{ExecutionID: id, Task: t.Name, Type: EventTaskStarted, Attempt: t.Attempt,
 					Worker: t.ClaimedBy, At: t.StartedAt})
 			}
 		}
-		if !e.StartedAt.IsZero() && !logged[start{"", 0, e.StartedAt}] && !ExecutionStatus(e.Status).Terminal() {
+		if !e.StartedAt.IsZero() && !logged[start{"", 0, e.StartedAt.UnixMicro()}] && !ExecutionStatus(e.Status).Terminal() {
 			out = append(out, Event{ExecutionID: id, Type: EventExecutionStarted, At: e.StartedAt})
 		}
 	}
