@@ -156,16 +156,13 @@ func (t *tenant) applyOutcomes(ctx context.Context, tx store.Tx, outs []outcome,
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	logStarts := t.cfg.EventLog.records(string(EventTaskStarted))
 	for _, o := range outs {
 		task := o.task
 		if !changed[task.ID] {
 			t.e.log.Warn("task result discarded: the claim was lost", "schema", t.name, "execution", task.ExecutionID, "task", task.Name, "attempt", task.Attempt)
 			continue
 		}
-		if logStarts {
-			events = append(events, startedEvent(task, t.e.cfg.WorkerID))
-		}
+		events = append(events, startedEvent(task, t.e.cfg.WorkerID))
 		ev := &store.Event{ExecutionID: task.ExecutionID, TaskName: task.Name, Attempt: task.Attempt, Message: o.err,
 			Worker: t.e.cfg.WorkerID, CreatedAt: o.at}
 		switch o.kind {
@@ -200,8 +197,8 @@ func executionStartedEvent(id string, started time.Time, worker string) *store.E
 	return &store.Event{ExecutionID: id, Type: string(EventExecutionStarted), Worker: worker, CreatedAt: started}
 }
 
-// liveStatuses are the statuses an execution finishes from. Shared by
-// the updates of a round, and never written to.
+// liveStatuses are the statuses an execution finishes (or is cancelled)
+// from. Shared by the updates that use it, and never written to.
 var liveStatuses = []string{string(ExecutionPending), string(ExecutionRunning), string(ExecutionPaused)}
 
 // soloDone is an execution of a one-task workflow whose task completed.

@@ -115,9 +115,9 @@ const (
 	// pauses, resumes and cancellations. Creating, starting and completing
 	// an execution or a task writes no event; the execution's and its
 	// tasks' rows still record when each started and ended, with what
-	// status and how many attempts. For job-queue loads: a one-task
-	// execution writes six events under EventLogAll, which is about a
-	// quarter of the database's work for it.
+	// status and how many attempts. For job-queue loads: under EventLogAll
+	// a one-task execution's six events take two rows, and a PostgreSQL
+	// burn-down without them ran 12-57% faster (see the README).
 	EventLogExceptions
 )
 
@@ -143,11 +143,11 @@ func ParseEventLog(s string) (EventLog, error) {
 }
 
 // records reports whether an event of type typ is written.
-func (l EventLog) records(typ string) bool {
+func (l EventLog) records(typ EventType) bool {
 	if l != EventLogExceptions {
 		return true
 	}
-	switch EventType(typ) {
+	switch typ {
 	case EventExecutionCreated, EventExecutionStarted, EventExecutionCompleted,
 		EventTaskReady, EventTaskStarted, EventTaskCompleted:
 		return false
@@ -162,7 +162,7 @@ func (l EventLog) recorded(events []*store.Event) []*store.Event {
 	}
 	kept := events[:0:0]
 	for _, ev := range events {
-		if l.records(ev.Type) {
+		if l.records(EventType(ev.Type)) {
 			kept = append(kept, ev)
 		}
 	}

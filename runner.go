@@ -526,7 +526,7 @@ func (r *Runner) ExecutionEvents(ctx context.Context, id uuid.UUID) ([]Event, er
 	if err != nil {
 		return nil, err
 	}
-	if r.t.cfg.EventLog.records(string(EventTaskStarted)) {
+	if r.t.cfg.EventLog.records(EventTaskStarted) {
 		// The log was read after the rows: a start the rows show may have
 		// been written since (its attempt ended), and is then not added
 		// again. An attempt is known by its claim's time too, since a
@@ -645,7 +645,7 @@ func (r *Runner) Cancel(ctx context.Context, id uuid.UUID) error {
 			return err
 		}
 		changed, err := tx.UpdateExecutions(ctx, []store.ExecutionUpdate{{ID: sid,
-			From: []string{string(ExecutionPending), string(ExecutionRunning), string(ExecutionPaused)},
+			From: liveStatuses,
 			To:   string(ExecutionCancelled), CompletedAt: now, Error: "cancelled", Output: outputs[sid]}})
 		if err != nil {
 			return err

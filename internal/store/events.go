@@ -10,10 +10,10 @@ import (
 
 // An events row holds the events that one call to InsertEvents writes for
 // one execution, up to eventsPerRow of them: the first in the row's own
-// columns, the others in its more column, as JSON. The events of a round
-// come in pairs (a task and its execution start, or finish, together), and
-// a row costs the database far more than a few bytes in it: a one-task
-// execution's six events take three rows instead of six.
+// columns, the others in its more column, as JSON. A row costs the
+// database far more than a few bytes in it, and a round's events of one
+// execution come together (a task's start and end, its execution's end):
+// a one-task execution's six events take two rows instead of six.
 //
 // An event's id is its row's id times eventsPerRow plus its place in the
 // row, so ids still grow in the order events were written.

@@ -556,10 +556,10 @@ func (t *sqlTx) exec(ctx context.Context, text string, args ...any) error {
 }
 
 // pgStatement runs a statement of a PostgreSQL write transaction through
-// pgconn, below pgx's and database/sql's layers: its parameters (a
-// round's batches, array literals of a few hundred kilobytes) go to the
-// wire as they are, where the layers above would copy each twice, and
-// its rows come back as text, scanned without reflection. It runs
+// pgconn, below pgx's and database/sql's layers: a round's batches (the
+// byte slices of rowArgs, a few hundred kilobytes) go to the wire as they
+// are, where the layers above would copy each twice, and its rows come
+// back as text, scanned without reflection. It runs
 // prepared, as roleQuery's reads do (once per connection, under a name
 // derived from its text), or unnamed where the URL turns prepared
 // statements off (PgBouncer).
