@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -53,19 +54,36 @@ func (a *app) tenantCmd() *cobra.Command {
 			})
 		}),
 	}
+	var (
+		delTimeout time.Duration
+		delYes     bool
+	)
 	del := &cobra.Command{
-		Use:   "delete TENANT",
+		Use:   "delete TENANT [--yes] [--timeout DURATION]",
 		Short: "Delete a tenant: stop its work, revoke its keys, remove its data",
-		Args:  exactArgs(1, "one tenant id"),
+		Long: `Delete a tenant: stop its work, revoke its keys, remove its data.
+
+A tenant with work in progress (active executions or running tasks) is
+deleted only after confirmation: the command asks when standard input is a
+terminal, and otherwise refuses (exit 1) unless --yes.
+
+The server may take a while: it stops the tenant's running tasks first.
+--timeout bounds the request. When it ends without an answer (or the
+connection is lost), the command asks the server whether the tenant still
+exists and says what happened: deleted (exit 0), or still there, its
+deletion perhaps still under way (exit 1).`,
+		Example: `  cloacina tenant delete acme
+  cloacina tenant delete acme --yes --timeout 2m`,
+		Args: exactArgs(1, "one tenant id"),
 		RunE: cf.clientRunE(func(ctx context.Context, s session, args []string) error {
-			if err := s.c.DeleteTenant(ctx, args[0]); err != nil {
-				return err
+			if delTimeout <= 0 {
+				return usagef("--timeout %v: want a positive duration", delTimeout)
 			}
-			return s.out.print(map[string]any{"tenant_id": args[0], "deleted": true}, func(w io.Writer) {
-				fmt.Fprintf(w, "tenant %s deleted\n", args[0])
-			})
+			return a.deleteTenant(ctx, s, cf, args[0], delTimeout, delYes)
 		}),
 	}
+	del.Flags().DurationVar(&delTimeout, "timeout", requestTimeout, "how long to wait for the server to delete the tenant")
+	del.Flags().BoolVarP(&delYes, "yes", "y", false, "delete without asking, even a tenant with work in progress")
 	rotate := &cobra.Command{
 		Use:   "rotate-password TENANT",
 		Short: "Give the tenant's database role a new password (server with --tenant-roles)",

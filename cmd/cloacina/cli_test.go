@@ -23,7 +23,7 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, s
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	code := run(testCtx(t, 30*time.Second), args, &stdout, &stderr, lookup)
+	code := run(testCtx(t, 30*time.Second), &app{stdout: &stdout, stderr: &stderr, lookupEnv: lookup}, args)
 	return code, stdout.String(), stderr.String()
 }
 

@@ -38,13 +38,20 @@ func (a *app) clientFlags(cmd *cobra.Command) *clientFlags {
 	return cf
 }
 
-// client returns the API client, checking the flags.
+// client returns the API client, checking the flags; its requests may
+// last requestTimeout plus wait (a ?wait request's wait).
 func (cf *clientFlags) client(wait time.Duration) (*client.Client, error) {
+	return cf.clientWithTimeout(requestTimeout + wait)
+}
+
+// clientWithTimeout returns the API client, checking the flags; its
+// requests may last timeout.
+func (cf *clientFlags) clientWithTimeout(timeout time.Duration) (*client.Client, error) {
 	u, err := url.Parse(cf.server)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usagef("--server %q: want a URL such as %s", cf.server, defaultServer)
 	}
-	hc := &http.Client{Timeout: requestTimeout + wait}
+	hc := &http.Client{Timeout: timeout}
 	return client.New(cf.server, client.WithAPIKey(cf.apiKey), client.WithHTTPClient(hc)), nil
 }
 

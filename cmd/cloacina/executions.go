@@ -27,7 +27,7 @@ func (a *app) runCmd() *cobra.Command {
 	var (
 		tenantID, input string
 		wait, interval  time.Duration
-		watchIt         bool
+		watchIt, quiet  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run WORKFLOW --tenant TENANT [--context JSON] [--watch | --wait DURATION]",
@@ -39,9 +39,14 @@ file, or - to read standard input. --wait asks the server to wait up to that
 long (at most 5m) for the result. --watch follows the execution's events,
 printing every change of the execution and its tasks at the time it
 happened, then the final status and context; the command then exits 1
-unless the execution completed.`,
+unless the execution completed.
+
+-q prints only the execution id, for ID=$(cloacina run ... -q); with
+--wait, once the wait is over, exiting 1 if the execution failed or was
+cancelled.`,
 		Example: `  cloacina run hello --tenant acme --context '{"name":"Ada"}' --watch
-  cloacina run etl --tenant acme --context @input.json --wait 30s -o json`,
+  cloacina run etl --tenant acme --context @input.json --wait 30s -o json
+  ID=$(cloacina run wait --tenant acme -c '{"seconds":60}' -q)`,
 		Args:              exactArgs(1, "one workflow name"),
 		ValidArgsFunction: a.completeWorkflow,
 	}
@@ -52,6 +57,7 @@ unless the execution completed.`,
 	fl.BoolVarP(&watchIt, "watch", "w", false, "follow the execution until it ends; exit 1 unless it completed")
 	fl.DurationVar(&wait, "wait", 0, "let the server wait this long (at most 5m) for the result")
 	fl.DurationVar(&interval, "interval", defaultWatchInterval, "how often --watch polls")
+	fl.BoolVarP(&quiet, "quiet", "q", false, "print only the execution id")
 	cmd.RunE = cf.clientRunE(func(ctx context.Context, s session, args []string) error {
 		if err := needTenant(tenantID); err != nil {
 			return err
@@ -59,6 +65,10 @@ unless the execution completed.`,
 		switch {
 		case watchIt && wait > 0:
 			return usagef("--watch and --wait do not go together")
+		case quiet && watchIt:
+			return usagef("-q and --watch do not go together (-q prints only the id)")
+		case quiet && s.out.json():
+			return usagef("-q and -o json do not go together (-q prints only the id)")
 		case wait < 0 || wait > maxWait:
 			return usagef("--wait %v: want 0 to %v", wait, maxWait)
 		case interval <= 0:
@@ -83,6 +93,12 @@ unless the execution completed.`,
 		}
 		if watchIt {
 			return a.watch(ctx, s, tenantID, ex.ExecutionID, interval)
+		}
+		if quiet {
+			if _, err := fmt.Fprintln(s.out.w, ex.ExecutionID); err != nil {
+				return err
+			}
+			return finishedBadly(ex)
 		}
 		err = s.out.print(ex, func(w io.Writer) {
 			writeExecution(w, ex)

@@ -20,9 +20,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -38,14 +38,31 @@ func main() {
 		signal.Reset(os.Interrupt, syscall.SIGTERM)
 		cancel()
 	}()
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)
+	a := &app{
+		stdin:         os.Stdin,
+		stdinTerminal: isTerminal(os.Stdin),
+		stdout:        os.Stdout,
+		stderr:        os.Stderr,
+		lookupEnv:     os.LookupEnv,
+	}
+	code := run(ctx, a, os.Args[1:])
 	cancel()
 	os.Exit(code)
 }
 
-// run runs the command line args and returns the process's exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
-	a := &app{stdout: stdout, stderr: stderr, lookupEnv: lookupEnv}
+// isTerminal reports whether f is a terminal (a character device).
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// run runs the command line args with a's streams and environment and
+// returns the process's exit code.
+func run(ctx context.Context, a *app, args []string) int {
+	stderr := a.stderr
+	if a.stdin == nil {
+		a.stdin = strings.NewReader("")
+	}
 	root := a.rootCmd()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)

@@ -58,6 +58,9 @@ version.`,
 	cmd.Flag("tenant").Usage = "only this tenant (default: every tenant) [$CLOACINA_TENANT]"
 	cmd.Flags().StringVarP(&output, "output", "o", formatText, "output format: text or json")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := a.refuseVars("cloacina migrate", singleTenantVars(), singleTenantWhy("cloacina migrate")); err != nil {
+			return err
+		}
 		if err := sf.check(); err != nil {
 			return err
 		}

@@ -3,26 +3,43 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/cloacina-go/cloacina/tenant"
 	"io"
 	"io/fs"
 	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/cloacina-go/cloacina/tenant"
 )
 
-// app holds what every command shares: the output streams and the
+// app holds what every command shares: the standard streams and the
 // environment. Commands are built by its methods; nothing is global.
 type app struct {
+	stdin          io.Reader
+	stdinTerminal  bool // whether stdin is a terminal (someone may answer a question)
 	stdout, stderr io.Writer
 	lookupEnv      func(string) (string, bool)
 	envFile        string // --env-file
+
+	// Set by applyEnv: the variables of the .env file read, and its path
+	// ("" when none was read).
+	fileVars     map[string]string
+	fileVarsPath string
 }
 
 // envAnnotation is the flag annotation naming the environment variables
 // a flag falls back to.
 const envAnnotation = "cloacina_env"
+
+// secondsAnnotation names, among a duration flag's variables, those that
+// hold a whole number of seconds (TASK_TIMEOUT_SECONDS=300) rather than a
+// Go duration (CLOACINA_TASK_TIMEOUT=5m).
+const secondsAnnotation = "cloacina_env_seconds"
 
 // defaultEnvFile is the .env file read when --env-file is not given.
 const defaultEnvFile = ".env"
@@ -42,6 +59,7 @@ names its variable), then a .env file (--env-file), then defaults.`,
 		SilenceErrors:     true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return a.applyEnv(cmd) },
 	}
+	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
@@ -75,11 +93,20 @@ func bindEnv(fs *pflag.FlagSet, name string, envs ...string) {
 	f.Usage += " [$" + envs[0] + "]"
 }
 
+// bindSecondsEnv is bindEnv for a duration flag whose variables secs
+// (among envs) hold whole seconds.
+func bindSecondsEnv(fs *pflag.FlagSet, name string, envs []string, secs ...string) {
+	bindEnv(fs, name, envs...)
+	if err := fs.SetAnnotation(name, secondsAnnotation, secs); err != nil {
+		panic(err)
+	}
+}
+
 // applyEnv sets every flag of cmd that was not given on the command line
-// from its environment variables, then from the .env file.
+// from its environment variables (the first one set, in the order bound),
+// then from the same variables in the .env file.
 func (a *app) applyEnv(cmd *cobra.Command) error {
-	fileVars, err := a.readEnvFile()
-	if err != nil {
+	if _, err := a.readEnvFile(); err != nil {
 		return err
 	}
 	var errs []error
@@ -88,24 +115,44 @@ func (a *app) applyEnv(cmd *cobra.Command) error {
 		if f.Changed || len(envs) == 0 {
 			return
 		}
-		for _, env := range envs {
-			v, ok := a.lookupEnv(env)
-			if !ok || v == "" {
-				v, ok = fileVars[env]
-			}
-			if !ok || v == "" {
-				continue
-			}
-			if err := f.Value.Set(v); err != nil {
-				errs = append(errs, usagef("%s (the default of --%s): %w", env, f.Name, err))
-			}
+		env, v, from, ok := a.firstSet(envs)
+		if !ok {
 			return
+		}
+		if slices.Contains(f.Annotations[secondsAnnotation], env) {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil || n < 0 || n > int64(time.Duration(1<<63-1)/time.Second) {
+				errs = append(errs, usagef("%s=%q (from %s, the default of --%s): want a whole number of seconds", env, v, from, f.Name))
+				return
+			}
+			v = (time.Duration(n) * time.Second).String()
+		}
+		if err := f.Value.Set(v); err != nil {
+			errs = append(errs, usagef("%s (from %s, the default of --%s): %w", env, from, f.Name, err))
 		}
 	})
 	return errors.Join(errs...)
 }
 
-// readEnvFile reads --env-file, or ./.env when it exists.
+// firstSet returns the first of envs set in the environment, or else the
+// first set in the .env file, with its value and where it came from. An
+// empty variable counts as unset.
+func (a *app) firstSet(envs []string) (env, value, from string, ok bool) {
+	for _, env := range envs {
+		if v, ok := a.lookupEnv(env); ok && v != "" {
+			return env, v, "the environment", true
+		}
+	}
+	for _, env := range envs {
+		if v := a.fileVars[env]; v != "" {
+			return env, v, "the env file " + a.fileVarsPath, true
+		}
+	}
+	return "", "", "", false
+}
+
+// readEnvFile reads --env-file, or ./.env when it exists, and keeps its
+// variables in a.fileVars.
 func (a *app) readEnvFile() (map[string]string, error) {
 	path := a.envFile
 	if path == "" {
@@ -115,7 +162,24 @@ func (a *app) readEnvFile() (map[string]string, error) {
 	if a.envFile == "" && errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
-	return vars, err
+	if err != nil {
+		return nil, err
+	}
+	a.fileVars, a.fileVarsPath = vars, path
+	return vars, nil
+}
+
+// refuseVars returns a usage error naming the first of vars that is set
+// (in the environment or the .env file), its value and where it came
+// from, with why(name): why it is refused and what to do instead. Only
+// for variables that hold no secret: the value is shown.
+func (a *app) refuseVars(command string, vars []string, why func(name string) string) error {
+	for _, name := range vars {
+		if _, v, from, ok := a.firstSet([]string{name}); ok {
+			return usagef("%s=%q (from %s) is refused by %s: %s", name, v, from, command, why(name))
+		}
+	}
+	return nil
 }
 
 // versionCmd prints the build's version.

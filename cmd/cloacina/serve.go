@@ -37,7 +37,34 @@ const (
 	credentialsFile = "credentials.json"
 	// minAdminKeyLength is the shortest --admin-key accepted.
 	minAdminKeyLength = 16
+	// adminKeyFile is where, in the data folder, the first start writes
+	// the admin key it generates (mode 0600), instead of printing it.
+	adminKeyFile = "admin.key"
+	// defaultTenantTasks is the default of --max-concurrent-tasks: the
+	// task slots of one tenant.
+	defaultTenantTasks = cloacina.DefaultMaxConcurrentTasks
+	// minTotalTasks is the smallest default of --total-concurrent-tasks,
+	// which is otherwise totalPerTenantFactor times the per-tenant slots.
+	minTotalTasks        = 16
+	totalPerTenantFactor = 4
 )
+
+// singleTenantVars returns the guide's .env settings of a one-tenant
+// runner, which commands working on every tenant refuse rather than
+// ignore.
+func singleTenantVars() []string { return []string{tenant.EnvTenantID, tenant.EnvDefaultSchema} }
+
+// singleTenantWhy says why command refuses one of singleTenantVars, and
+// what to do instead.
+func singleTenantWhy(command string) func(name string) string {
+	return func(name string) string {
+		what := "serve serves every tenant, each in its own SQLite file or PostgreSQL schema (create them with cloacina tenant create)"
+		if command == "cloacina migrate" {
+			what = "migrate works on every tenant, or on the one named by --tenant (CLOACINA_TENANT)"
+		}
+		return fmt.Sprintf("it is the guide's setting for a runner that serves one tenant, while %s. Remove %s from the environment or the .env file", what, name)
+	}
+}
 
 // storageFlags are the flags that choose the database: serve and migrate
 // share them.
@@ -194,8 +221,46 @@ type serveFlags struct {
 	logFormat       string
 	logLevel        string
 	shutdownTimeout time.Duration
-	maxTasks        int
 	eventLog        string
+	// tenantTasks are one tenant's task slots (--max-concurrent-tasks);
+	// totalTasks all tenants' together on PostgreSQL's shared engine
+	// (--total-concurrent-tasks, 0: the default).
+	tenantTasks int
+	totalTasks  int
+	taskTimeout time.Duration
+	dbPoolSize  int
+}
+
+// concurrency returns the per-tenant and total task slots the flags ask
+// for, checking them; total is 0 on SQLite, where every tenant is an
+// engine of its own.
+func (f *serveFlags) concurrency() (perTenant, total int, err error) {
+	if f.tenantTasks < 1 {
+		return 0, 0, usagef("--max-concurrent-tasks %d: want 1 or more (a tenant's task slots)", f.tenantTasks)
+	}
+	if f.totalTasks < 0 {
+		return 0, 0, usagef("--total-concurrent-tasks %d: want 1 or more (0: the default)", f.totalTasks)
+	}
+	if f.storage.databaseURL == "" {
+		if f.totalTasks != 0 {
+			return 0, 0, usagef("--total-concurrent-tasks is for PostgreSQL (--database-url): on SQLite every tenant runs in an engine of its own, with --max-concurrent-tasks slots, and there is no shared budget to set")
+		}
+		return f.tenantTasks, 0, nil
+	}
+	total = f.totalTasks
+	if total == 0 {
+		total = defaultTotalTasks(f.tenantTasks)
+	}
+	if total < f.tenantTasks {
+		return 0, 0, usagef("--total-concurrent-tasks %d is below --max-concurrent-tasks %d: the engine's slots for all tenants must hold at least one tenant's", total, f.tenantTasks)
+	}
+	return f.tenantTasks, total, nil
+}
+
+// defaultTotalTasks is the default of --total-concurrent-tasks for
+// perTenant slots a tenant.
+func defaultTotalTasks(perTenant int) int {
+	return max(minTotalTasks, totalPerTenantFactor*perTenant)
 }
 
 func (a *app) serveCmd() *cobra.Command {
@@ -235,8 +300,14 @@ lets running requests and tasks finish (--shutdown-timeout), then exits.`,
 	bindEnv(fl, "log-level", "CLOACINA_LOG_LEVEL")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "on SIGTERM, how long requests and running tasks get to finish")
 	bindEnv(fl, "shutdown-timeout", "CLOACINA_SHUTDOWN_TIMEOUT")
-	fl.IntVar(&f.maxTasks, "max-concurrent-tasks", 0, "task slots (per tenant on SQLite, for all tenants on PostgreSQL; 0: the engine's default)")
+	fl.IntVar(&f.tenantTasks, "max-concurrent-tasks", defaultTenantTasks, "task slots of one tenant: how many of its tasks run at once (SQLite and PostgreSQL)")
 	bindEnv(fl, "max-concurrent-tasks", "CLOACINA_MAX_CONCURRENT_TASKS", "MAX_CONCURRENT_TASKS")
+	fl.IntVar(&f.totalTasks, "total-concurrent-tasks", 0, fmt.Sprintf("PostgreSQL: task slots of all tenants together, at least --max-concurrent-tasks (default: %d times --max-concurrent-tasks, at least %d)", totalPerTenantFactor, minTotalTasks))
+	bindEnv(fl, "total-concurrent-tasks", "CLOACINA_TOTAL_CONCURRENT_TASKS")
+	fl.DurationVar(&f.taskTimeout, "task-timeout", cloacina.DefaultTaskTimeout, "how long one attempt of a task without a timeout of its own may run (TASK_TIMEOUT_SECONDS: whole seconds)")
+	bindSecondsEnv(fl, "task-timeout", []string{"CLOACINA_TASK_TIMEOUT", tenant.EnvTaskTimeoutSeconds}, tenant.EnvTaskTimeoutSeconds)
+	fl.IntVar(&f.dbPoolSize, "db-pool-size", cloacina.DefaultDBPoolSize, "database connections: PostgreSQL's shared pool, or each SQLite tenant file's readers (plus its one writer)")
+	bindEnv(fl, "db-pool-size", "CLOACINA_DB_POOL_SIZE", tenant.EnvDBPoolSize)
 	fl.StringVar(&f.eventLog, "event-log", cloacina.EventLogAll.String(), "which state changes become events: all, or exceptions (failures, retries, cancellations... but no event for a plain success)")
 	bindEnv(fl, "event-log", "CLOACINA_EVENT_LOG")
 	return cmd
@@ -260,14 +331,24 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 
 // serve runs the service until ctx ends (SIGTERM, SIGINT), then drains.
 func (a *app) serve(ctx context.Context, f serveFlags) error {
+	if err := a.refuseVars("cloacina serve", singleTenantVars(), singleTenantWhy("cloacina serve")); err != nil {
+		return err
+	}
 	if err := f.storage.check(); err != nil {
 		return err
 	}
 	if f.shutdownTimeout <= 0 {
 		return usagef("--shutdown-timeout %v: want a positive duration", f.shutdownTimeout)
 	}
-	if f.maxTasks < 0 {
-		return usagef("--max-concurrent-tasks %d: want 0 or more", f.maxTasks)
+	perTenant, total, err := f.concurrency()
+	if err != nil {
+		return err
+	}
+	if f.taskTimeout <= 0 {
+		return usagef("--task-timeout %v: want a positive duration", f.taskTimeout)
+	}
+	if f.dbPoolSize < 1 {
+		return usagef("--db-pool-size %d: want 1 or more", f.dbPoolSize)
 	}
 	eventLog, err := cloacina.ParseEventLog(f.eventLog)
 	if err != nil {
@@ -289,9 +370,16 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		cloacina.WithObserver(col.Observer()),
 		cloacina.WithLogger(log),
 		cloacina.WithEventLog(eventLog),
+		cloacina.WithTaskTimeout(f.taskTimeout),
+		cloacina.WithDBPoolSize(f.dbPoolSize),
 	}
-	if f.maxTasks > 0 {
-		opts = append(opts, cloacina.WithMaxConcurrentTasks(f.maxTasks))
+	if total > 0 {
+		// PostgreSQL: one engine for every tenant, with total slots, of
+		// which one tenant may hold perTenant.
+		opts = append(opts, cloacina.WithMaxConcurrentTasks(total), cloacina.WithTenantConcurrency(perTenant))
+	} else {
+		// SQLite: an engine per tenant, each with perTenant slots.
+		opts = append(opts, cloacina.WithMaxConcurrentTasks(perTenant))
 	}
 	be, err := f.storage.openBackend(ctx, log, opts...)
 	if err != nil {
@@ -320,14 +408,30 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	}
 	defer keys.Close()
 
-	generated := ""
-	if f.adminKey == "" && !f.noAuth {
-		key, created, err := apikey.EnsureAdminKey(ctx, keys)
-		if err != nil {
-			return fmt.Errorf("creating the admin key: %w", err)
+	keyFile, err := filepath.Abs(filepath.Join(f.storage.dataDir, adminKeyFile))
+	if err != nil {
+		return fmt.Errorf("--data-dir %s: %w", f.storage.dataDir, err)
+	}
+	var ak adminKeyState
+	switch {
+	case f.noAuth:
+	case f.adminKey == "":
+		if ak, err = ensureAdminKeyFile(ctx, keys, keyFile); err != nil {
+			return err
 		}
-		if created {
-			generated = key
+		if ak.generated {
+			log.Info("generated the admin API key; it is in the key file, readable only by this user, and shown nowhere else", "file", keyFile)
+		}
+	default:
+		// The key of --admin-key is not stored; keys generated at earlier
+		// starts stay valid beside it until revoked.
+		if ak.earlier, err = keys.List(ctx, ""); err != nil {
+			return fmt.Errorf("listing the stored admin keys: %w", err)
+		}
+		ak.file = keyFile
+		for _, k := range ak.earlier {
+			log.Warn("an admin key generated at an earlier start stays valid beside --admin-key until revoked",
+				"key_id", k.ID, "created", k.CreatedAt.UTC().Format(time.RFC3339), "revoke", revokeAdminCommand(k.ID))
 		}
 	}
 
@@ -369,10 +473,15 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	if f.noAuth {
 		log.Warn("AUTHENTICATION IS OFF (--no-auth): anyone who reaches " + base + " is admin; use it on your own machine only")
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "storage", f.storage.describe(), "auth", !f.noAuth)
+	slots := []any{"task_slots_per_tenant", perTenant}
+	if total > 0 {
+		slots = append(slots, "task_slots_total", total)
+	}
+	log.Info("serving", append([]any{"addr", ln.Addr().String(), "storage", f.storage.describe(), "auth", !f.noAuth},
+		append(slots, "task_timeout", f.taskTimeout.String(), "db_pool_size", f.dbPoolSize)...)...)
 	// Printed before the first request is served, so that whoever sees the
-	// service ready has seen the generated key too.
-	a.printStart(base, f, generated, keysURL)
+	// service ready knows where the admin key is.
+	a.printStart(base, f, ak, keysURL)
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 
@@ -410,9 +519,9 @@ func hintAddr(addr net.Addr) string {
 	return net.JoinHostPort(tcp.IP.String(), fmt.Sprint(tcp.Port))
 }
 
-// printStart prints, on stdout, where the service listens, a generated
-// admin key (once), and a curl line to try.
-func (a *app) printStart(base string, f serveFlags, generated, keysURL string) {
+// printStart prints, on stdout, where the service listens, where the
+// admin key is (never the key itself), and a curl line to try.
+func (a *app) printStart(base string, f serveFlags, ak adminKeyState, keysURL string) {
 	w := a.stdout
 	fmt.Fprintf(w, "cloacina serve: listening on %s (%s)\n", base, f.storage.describe())
 	switch {
@@ -420,14 +529,34 @@ func (a *app) printStart(base string, f serveFlags, generated, keysURL string) {
 		fmt.Fprintf(w, "WARNING: authentication is off (--no-auth): anyone who reaches %s may do anything\n", base)
 		fmt.Fprintf(w, "try: curl -s %s/workflows\n", base)
 		return
-	case generated != "":
-		fmt.Fprintf(w, "\nGenerated the admin API key. It is shown only this once (its hash is stored in %s):\n\n    %s\n\n",
-			cloacina.RedactURL(keysURL), generated)
-		fmt.Fprintf(w, "Keep it, then use it as a Bearer token or with the CLI:\n    export CLOACINA_API_KEY=%s\n\n", generated)
+	case ak.generated:
+		fmt.Fprintf(w, "\nGenerated the admin API key and wrote it to %s\n(mode 0600: only this user can read it; its hash is stored in %s). It is not shown here.\n",
+			ak.file, cloacina.RedactURL(keysURL))
+		fmt.Fprintf(w, "Use it as a Bearer token or with the CLI:\n    export CLOACINA_API_KEY=\"$(cat %s)\"\n\n", shellQuote(ak.file))
 		fmt.Fprintf(w, "try: curl -s -H \"Authorization: Bearer $CLOACINA_API_KEY\" -H 'Content-Type: application/json' -d '{\"tenant_id\":\"acme\"}' %s/tenants\n", base)
 	case f.adminKey != "":
+		for _, k := range ak.earlier {
+			fmt.Fprintf(w, "note: the admin key %s generated at an earlier start (%s) stays valid beside --admin-key until revoked: %s\n",
+				k.ID, k.CreatedAt.UTC().Format(time.RFC3339), revokeAdminCommand(k.ID))
+		}
 		fmt.Fprintf(w, "try: curl -s -H \"Authorization: Bearer $CLOACINA_ADMIN_KEY\" %s/tenants\n", base)
+	case ak.fileExists:
+		fmt.Fprintf(w, "admin key: in %s (export CLOACINA_API_KEY=\"$(cat %s)\")\n", ak.file, shellQuote(ak.file))
+		fmt.Fprintf(w, "try: curl -s -H \"Authorization: Bearer $CLOACINA_API_KEY\" %s/tenants\n", base)
 	default:
-		fmt.Fprintf(w, "try: curl -s -H \"Authorization: Bearer $CLOACINA_API_KEY\" %s/tenants   (the admin key printed at first start)\n", base)
+		fmt.Fprintf(w, "try: curl -s -H \"Authorization: Bearer $CLOACINA_API_KEY\" %s/tenants   (the admin key generated at the first start; %s is gone)\n", base, ak.file)
 	}
+}
+
+// revokeAdminCommand is the command that revokes the stored admin key id.
+func revokeAdminCommand(id string) string { return "cloacina keys revoke --admin " + id }
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+,:@", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
