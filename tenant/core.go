@@ -22,17 +22,25 @@ type backend interface {
 	validate(id string) error
 	// open opens the tenant's runner, creating and migrating its storage
 	// when missing, and reports whether it created the storage. A failure
-	// leaves no half-created tenant behind. The caller holds the tenant's
-	// lock.
+	// leaves no half-created tenant behind. Storage the manager did not
+	// create is refused with an error wrapping ErrForeignStorage. The
+	// caller holds the tenant's lock.
 	open(ctx context.Context, id string) (r *cloacina.Runner, created bool, err error)
-	// list returns the ids of the tenants that have storage, in any order.
+	// list returns the ids of the tenants that have storage with the
+	// manager's marker, in any order.
 	list(ctx context.Context) ([]string, error)
-	// exists reports whether the tenant has storage.
+	// exists reports whether the tenant has storage with the manager's
+	// marker.
 	exists(ctx context.Context, id string) (bool, error)
 	// delete deletes the tenant's storage, once its runner (if any) is shut
-	// down; deleting missing storage is no error. The caller holds the
-	// tenant's lock.
+	// down; deleting missing storage is no error, and storage without the
+	// manager's marker is never deleted (an error wrapping
+	// ErrForeignStorage). The caller holds the tenant's lock.
 	delete(ctx context.Context, id string) error
+	// foreign returns an error wrapping ErrForeignStorage when the tenant's
+	// place (schema, file) holds storage the manager did not create (no
+	// marker), and nil otherwise.
+	foreign(ctx context.Context, id string) error
 	// where returns log attributes saying where the tenant is kept.
 	where(id string) []any
 	// close releases the backend, once every runner is shut down.
@@ -76,6 +84,9 @@ type slot struct {
 	// Guarded by manager.mu.
 	uses int
 	idle chan struct{}
+	// used is when the runner was last handed out or given back (see
+	// touch); guarded by manager.mu. Idle closing goes by it.
+	used time.Time
 }
 
 // deleteTimeout bounds deleting a tenant's data once the context of Remove
@@ -163,6 +174,7 @@ func (m *manager) runner(ctx context.Context, tenantID string, create bool) (*cl
 	m.mu.Lock()
 	if s := m.slots[tenantID]; s != nil && s.runner != nil {
 		r := s.runner
+		s.used = time.Now()
 		m.mu.Unlock()
 		return r, nil
 	}
@@ -175,6 +187,9 @@ func (m *manager) runner(ctx context.Context, tenantID string, create bool) (*cl
 	defer m.unlock(tenantID, s)
 	m.mu.Lock()
 	r := s.runner // opened while this call waited
+	if r != nil {
+		s.used = time.Now()
+	}
 	m.mu.Unlock()
 	if r != nil {
 		return r, nil
@@ -209,7 +224,7 @@ func (m *manager) runner(ctx context.Context, tenantID string, create bool) (*cl
 		}
 		return nil, ErrManagerClosed
 	}
-	s.runner = r
+	s.runner, s.used = r, time.Now()
 	m.mu.Unlock()
 	return r, nil
 }
@@ -275,6 +290,7 @@ func (m *manager) use(ctx context.Context, tenantID string, create bool) (r *clo
 		}
 		if s := m.slots[tenantID]; s != nil && s.runner != nil {
 			s.uses++
+			s.used = time.Now()
 			m.ops.Add(1)
 			r := s.runner
 			m.mu.Unlock()
@@ -292,6 +308,7 @@ func (m *manager) use(ctx context.Context, tenantID string, create bool) (r *clo
 func (m *manager) unuse(id string, s *slot) {
 	m.mu.Lock()
 	s.uses--
+	s.used = time.Now()
 	if s.uses == 0 && s.idle != nil {
 		close(s.idle)
 		s.idle = nil
@@ -299,6 +316,74 @@ func (m *manager) unuse(id string, s *slot) {
 	m.dropIdle(id, s)
 	m.mu.Unlock()
 	m.ops.Done()
+}
+
+// idleTenants returns, sorted, the tenants whose runner is open, unused by
+// any call of the manager, and was last handed out at least idle ago.
+func (m *manager) idleTenants(idle time.Duration) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ids []string
+	for id, s := range m.slots {
+		if s.runner != nil && s.uses == 0 && time.Since(s.used) >= idle {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// evict shuts the tenant's runner down if nothing is using it: no call of
+// the manager, no operation holding or waiting for the tenant's lock, and
+// busy (called with the runner) reports no work that keeps it open. After
+// the shutdown it calls after (when not nil), still holding the tenant's
+// lock. It reports whether it shut the runner down. It never waits for a
+// lock, so it may be called while holding another tenant's lock.
+//
+// While it decides, the slot has no runner and its lock is held: a call
+// arriving then waits for the lock and finds the runner again if it
+// stays, or opens a new one once this one is shut down. Runners handed out
+// before (Runner, ExistingRunner) end their calls with
+// [cloacina.ErrRunnerClosed]: call Runner again.
+func (m *manager) evict(ctx context.Context, id string, busy func(context.Context, *cloacina.Runner) bool, after func(context.Context)) bool {
+	m.mu.Lock()
+	s := m.slots[id]
+	if m.closed || s == nil || s.runner == nil || s.uses > 0 || s.refs > 0 {
+		m.mu.Unlock()
+		return false
+	}
+	select {
+	case s.lock <- struct{}{}:
+	default:
+		m.mu.Unlock()
+		return false
+	}
+	s.refs++
+	m.ops.Add(1)
+	r := s.runner
+	s.runner = nil
+	m.mu.Unlock()
+	defer m.unlock(id, s)
+
+	keep := busy(ctx, r)
+	m.mu.Lock()
+	if keep && !m.closed {
+		s.runner = r
+		m.mu.Unlock()
+		return false
+	}
+	m.mu.Unlock()
+	// Close, should it have run meanwhile, did not see the runner: shut it
+	// down here in any case.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteTimeout)
+	defer cancel()
+	if err := r.Shutdown(sctx); err != nil {
+		m.log.Warn("shutting down an idle tenant runner", "tenant", id, "err", err)
+	}
+	if after != nil {
+		after(sctx)
+	}
+	return true
 }
 
 // Execute runs a workflow for a tenant and waits for the result (see
@@ -371,13 +456,19 @@ func (m *manager) Exists(ctx context.Context, tenantID string) (bool, error) {
 	return m.b.exists(ctx, tenantID)
 }
 
-// Remove shuts the tenant's runner down, waiting for its running tasks
-// until ctx ends (tasks still running then are interrupted) and for the
+// Remove deletes a tenant: it cancels the tenant's running tasks at once
+// (their contexts are cancelled), waits for them to return and for the
 // manager's calls using the runner (Execute, ExecuteAsync, Metrics: they
-// end with [cloacina.ErrRunnerClosed] or their result), and deletes all of
-// the tenant's data, even when ctx has ended by then. Removing a
-// tenant that has neither a runner nor storage returns [ErrTenantNotFound].
-// A later Runner call for the tenant creates new, empty storage.
+// end with [cloacina.ErrRunnerClosed] or their result) until ctx ends, and
+// deletes all of the tenant's data, even when ctx has ended by then: ctx
+// is the grace given to the tasks, not a way to keep the data. A task that
+// ignores its context is abandoned by the engine a few seconds after the
+// cancellation (see [cloacina.Runner.Shutdown]); Remove waits for that.
+// Removing a tenant that has neither a runner nor storage returns
+// [ErrTenantNotFound]; storage the manager did not create (a schema or
+// file without its marker) is never deleted: that is [ErrForeignStorage].
+// A later Runner call for the tenant creates new, empty storage (except on
+// a [SecureManager], whose tenants come from CreateTenant only).
 //
 // Remove returns nil once the data is deleted: an error of the runner's
 // shutdown (such as interrupted tasks) is logged.
@@ -399,12 +490,13 @@ func (m *manager) Remove(ctx context.Context, tenantID string) error {
 	s.runner = nil
 	m.mu.Unlock()
 	if r == nil && !exists {
+		if err := m.b.foreign(ctx, tenantID); err != nil {
+			return err
+		}
 		return fmt.Errorf("%w: %q", ErrTenantNotFound, tenantID)
 	}
 	if r != nil {
-		if err := r.Shutdown(ctx); err != nil {
-			m.log.Warn("shutting down the runner of a removed tenant", "tenant", tenantID, "err", err)
-		}
+		m.cancelAndShutdown(ctx, tenantID, r)
 		// Calls of the manager still using the runner end promptly now that
 		// it is shut down: let them finish on the tenant's data.
 		m.mu.Lock()
@@ -431,15 +523,42 @@ func (m *manager) Remove(ctx context.Context, tenantID string) error {
 		defer cancel()
 	}
 	if err := m.b.delete(dctx, tenantID); err != nil {
+		if errors.Is(err, ErrForeignStorage) {
+			return err
+		}
 		return fmt.Errorf("tenant %q: deleting its data: %w", tenantID, err)
 	}
 	m.log.Info("tenant removed", append([]any{"tenant", tenantID}, m.b.where(tenantID)...)...)
 	return nil
 }
 
+// cancelAndShutdown shuts a removed tenant's runner down with its running
+// tasks cancelled at once (a shutdown whose context has already ended).
+// The shutdown lasts as long as the tasks take to return; the engine
+// abandons a task that ignores its context a few seconds after the
+// cancellation, so the wait is bounded even when ctx has ended. (The data
+// cannot go before: a PostgreSQL schema with a runner is not dropped.)
+func (m *manager) cancelAndShutdown(ctx context.Context, tenantID string, r *cloacina.Runner) {
+	now, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.Shutdown(now) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		m.log.Warn("the tasks of a removed tenant did not return within the grace period", "tenant", tenantID)
+		err = <-done
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		m.log.Warn("shutting down the runner of a removed tenant", "tenant", tenantID, "err", err)
+	}
+}
+
 // Metrics returns the tenant's metrics, computed in SQL by
-// [cloacina.Runner.Metrics]. Like every use of a tenant, it opens the
-// tenant, creating its storage when missing.
+// [cloacina.Runner.Metrics]. It opens the tenant's runner when needed but
+// creates no storage: a tenant without storage is an error wrapping
+// [ErrTenantNotFound].
 func (m *manager) Metrics(ctx context.Context, tenantID string) (*cloacina.Metrics, error) {
 	if err := m.check(tenantID); err != nil {
 		return nil, err

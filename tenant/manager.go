@@ -55,11 +55,17 @@ type Manager interface {
 	Execute(ctx context.Context, tenantID, workflow string, input any) (*cloacina.Result, error)
 	// ExecuteAsync starts a workflow for a tenant, creating the tenant on first use as Execute does.
 	ExecuteAsync(ctx context.Context, tenantID, workflow string, input any) (*cloacina.ExecutionHandle, error)
-	// Tenants lists the tenants that have storage, sorted.
+	// Tenants lists the tenants that have storage the manager created
+	// (with its marker), sorted.
 	Tenants(ctx context.Context) ([]string, error)
-	// Exists reports whether the tenant has storage.
+	// Exists reports whether the tenant has storage the manager created.
 	Exists(ctx context.Context, tenantID string) (bool, error)
-	// Remove stops the tenant's runner (waiting for its running tasks until ctx ends) and deletes all of its data. Removing an unknown tenant returns ErrTenantNotFound.
+	// Remove deletes a tenant: it cancels the tenant's running tasks at
+	// once (their contexts are cancelled), waits for them to return until
+	// ctx ends (ctx is the grace, not a veto), then deletes all of the
+	// tenant's data, even when ctx has ended. Removing an unknown tenant
+	// returns ErrTenantNotFound; storage the manager did not create is
+	// never deleted (ErrForeignStorage).
 	Remove(ctx context.Context, tenantID string) error
 	// Metrics returns the tenant's metrics (computed in SQL by Runner.Metrics). Unlike Execute, it creates no tenant: a tenant without storage is ErrTenantNotFound.
 	Metrics(ctx context.Context, tenantID string) (*cloacina.Metrics, error)
@@ -76,6 +82,42 @@ var ErrTenantNotFound = errors.New("tenant: tenant not found")
 
 // ErrManagerClosed is returned by every method of a manager after Close.
 var ErrManagerClosed = errors.New("tenant: manager is closed")
+
+// ErrForeignStorage is returned when a tenant id names storage the
+// manager did not create: a PostgreSQL schema without the engine's
+// cloacina_migrations table, or a file in a SQLite manager's folder
+// without the engine's marker (see [SQLiteApplicationID]). Managers never
+// adopt, list, count or delete such storage: creating the tenant (Runner,
+// Execute...) and Remove fail with this error, and Tenants and Exists
+// ignore it. A service answers it with 409 Conflict.
+var ErrForeignStorage = errors.New("tenant: storage exists but was not created by this service")
+
+// ErrMissingPrivilege is returned (wrapped in a [*PrivilegeError], which
+// names the role and the privilege) when a PostgreSQL role lacks a
+// privilege that [NewAdmin], [Admin.CheckPrivileges] or
+// [NewPostgresManager] needs.
+var ErrMissingPrivilege = errors.New("tenant: missing database privilege")
+
+// PrivilegeError says which privilege a role lacks. errors.Is(err,
+// ErrMissingPrivilege) holds for it.
+type PrivilegeError struct {
+	Role      string // the role that lacks it
+	Privilege string // e.g. "CREATEROLE", "CREATE"
+	On        string // what it is needed on, e.g. `database "app"`; "" for a role attribute
+	Why       string // what it is needed for
+}
+
+// Error says "tenant: the role X lacks P [on O] (needed to W)".
+func (e *PrivilegeError) Error() string {
+	on := ""
+	if e.On != "" {
+		on = " on " + e.On
+	}
+	return fmt.Sprintf("tenant: the role %q lacks %s%s (needed %s)", e.Role, e.Privilege, on, e.Why)
+}
+
+// Is reports whether target is ErrMissingPrivilege.
+func (e *PrivilegeError) Is(target error) bool { return target == ErrMissingPrivilege }
 
 // MaxIDLength is the longest valid tenant id: PostgreSQL's identifier limit.
 const MaxIDLength = store.MaxNameLength

@@ -55,14 +55,17 @@ func (m SecureMode) String() string {
 var ErrConnectionLimit = errors.New("tenant: connection limit reached")
 
 // A [SecureManager] tenant with id ID has the schema SecureSchemaPrefix+ID
-// and the role SecureRolePrefix+ID.
+// and the role SecureRolePrefix+ID, unless SecureConfig.RolePrefix names
+// another role prefix.
 const (
 	SecureSchemaPrefix = "tenant_"
 	SecureRolePrefix   = "user_"
 )
 
-// MaxSecureIDLength is the longest tenant id of a [SecureManager]: the
-// schema tenant_<id> must fit PostgreSQL's 63-byte identifiers.
+// MaxSecureIDLength is the longest tenant id of a [SecureManager] with the
+// default role prefix: the schema tenant_<id> must fit PostgreSQL's 63-byte
+// identifiers. A longer SecureConfig.RolePrefix lowers the limit to
+// [MaxIDLength] minus its length.
 const MaxSecureIDLength = MaxIDLength - len(SecureSchemaPrefix)
 
 // DefaultTenantPoolSize is the connection pool size of each tenant's
@@ -106,6 +109,28 @@ type SecureConfig struct {
 	// once the tenant has not been used for that long and has no work in
 	// progress (0: never). The next use opens it again.
 	IdleTimeout time.Duration
+	// RolePrefix is the prefix of the tenants' role names (default
+	// SecureRolePrefix, "user_"): tenant ID's role is RolePrefix+ID.
+	// PostgreSQL roles belong to the whole server (cluster), schemas to one
+	// database: two deployments on two databases of one server must use
+	// different prefixes, or the second one's CreateTenant of an id the
+	// first one has fails with ErrTenantExists. It must start with an
+	// ASCII letter or underscore, hold only ASCII letters, digits and
+	// underscores, and be at most 32 bytes long. Changing it orphans the
+	// tenants created with the old prefix (their credentials name the old
+	// role): keep it for the life of a deployment.
+	RolePrefix string
+}
+
+// maxRolePrefixLength is the longest SecureConfig.RolePrefix.
+const maxRolePrefixLength = 32
+
+// rolePrefix returns the configured role prefix or the default one.
+func (cfg SecureConfig) rolePrefix() string {
+	if cfg.RolePrefix == "" {
+		return SecureRolePrefix
+	}
+	return cfg.RolePrefix
 }
 
 // SecureManager is a [Manager] whose tenants each have their own
@@ -162,7 +187,9 @@ func NewSecureManager(ctx context.Context, cfg SecureConfig, opts ...cloacina.Op
 	if log == nil {
 		log = slog.Default()
 	}
-	b := &secureBackend{mode: cfg.Mode, admin: cfg.Admin, creds: cfg.Credentials, held: map[string]time.Time{}}
+	b := &secureBackend{mode: cfg.Mode, admin: cfg.Admin, creds: cfg.Credentials, held: map[string]time.Time{},
+		rolePrefix: cfg.rolePrefix()}
+	b.maxID = MaxIDLength - max(len(SecureSchemaPrefix), len(b.rolePrefix))
 	m := &SecureManager{b: b}
 	switch cfg.Mode {
 	case PoolPerTenant:
@@ -229,6 +256,10 @@ func (cfg SecureConfig) check(o cloacina.Config) error {
 		return bad("WithTenantRole: a SecureManager uses each tenant's own role")
 	case cfg.PoolSize < 0, cfg.MaxConnections < 0, cfg.IdleTimeout < 0:
 		return bad("negative PoolSize, MaxConnections or IdleTimeout")
+	case len(cfg.RolePrefix) > maxRolePrefixLength:
+		return bad("RolePrefix is %d bytes long, the limit is %d", len(cfg.RolePrefix), maxRolePrefixLength)
+	case cfg.RolePrefix != "" && ValidateID(cfg.RolePrefix+"x", false) != nil:
+		return bad("RolePrefix %s: it must start with an ASCII letter or underscore and hold only ASCII letters, digits and underscores", quoteID(cfg.RolePrefix))
 	}
 	switch cfg.Mode {
 	case PoolPerTenant:
@@ -301,12 +332,14 @@ func (m *SecureManager) attachExisting(ctx context.Context) error {
 }
 
 // CreateTenant creates the tenant id: the Admin creates its role user_ID
+// (SecureConfig.RolePrefix+ID)
 // with a generated password and its schema tenant_ID (migrated), in
 // SharedPoolSwitchRole mode grants the role to the service role, and the
 // credentials go to the store. It returns the credentials (printing them
 // hides the password). On any error nothing is left behind.
 //
-// An invalid id (see [ValidateID]; at most [MaxSecureIDLength] bytes) is
+// An invalid id (see [ValidateID]; at most [MaxSecureIDLength] bytes, less
+// with a long SecureConfig.RolePrefix) is
 // an error wrapping [cloacina.ErrInvalidTenantID]; a tenant that already
 // has credentials, a schema or a role, one wrapping [ErrTenantExists].
 // The runner opens on first use.
@@ -325,7 +358,7 @@ func (m *SecureManager) CreateTenant(ctx context.Context, tenantID string) (*Ten
 	} else if !errors.Is(err, ErrTenantNotFound) {
 		return nil, fmt.Errorf("tenant %q: reading its credentials: %w", tenantID, err)
 	}
-	c, err := b.admin.CreateTenant(ctx, TenantConfig{Schema: SecureSchemaPrefix + tenantID, Username: SecureRolePrefix + tenantID})
+	c, err := b.admin.CreateTenant(ctx, TenantConfig{Schema: SecureSchemaPrefix + tenantID, Username: b.rolePrefix + tenantID})
 	if err != nil {
 		return nil, fmt.Errorf("tenant %q: %w", tenantID, err)
 	}
@@ -467,6 +500,19 @@ func (m *SecureManager) Metrics(ctx context.Context, tenantID string) (*cloacina
 	return m.manager.Metrics(ctx, tenantID)
 }
 
+// Remove deletes the tenant: it cancels the tenant's running tasks at once,
+// waits for them to return until ctx ends (the grace), then removes its
+// schema and role with the Admin (refusing, with an error wrapping
+// [ErrForeignStorage] and [ErrNotTenant], a schema or role without the
+// Admin's markers) and deletes its credentials, even when ctx has ended
+// by then. A tenant without credentials is [ErrTenantNotFound]. Unlike the
+// other managers, no later call re-creates the tenant: Runner, Execute and
+// the others return [ErrTenantNotFound] until CreateTenant creates it
+// again, with a new password.
+func (m *SecureManager) Remove(ctx context.Context, tenantID string) error {
+	return m.manager.Remove(ctx, tenantID)
+}
+
 // Close stops closing idle runners, then closes the manager as
 // [PostgresManager.Close] does (in SharedPoolSwitchRole mode it shuts the
 // engine down). It closes neither the Admin nor the credential store.
@@ -542,6 +588,9 @@ type secureBackend struct {
 	log   *slog.Logger
 	m     *manager // the core, for evicting runners
 
+	rolePrefix string // SecureConfig.RolePrefix or the default
+	maxID      int    // the longest valid tenant id
+
 	// PoolPerTenant
 	runnerOpts []cloacina.Option
 	maxRunners int // 0: no cap
@@ -557,15 +606,19 @@ func (b *secureBackend) validate(id string) error {
 	if err := ValidateID(id, false); err != nil {
 		return err
 	}
-	if len(id) > MaxSecureIDLength {
-		return fmt.Errorf("%w: %s: it is %d bytes long, the limit is %d (the schema is %s<id>)",
-			cloacina.ErrInvalidTenantID, quoteID(id), len(id), MaxSecureIDLength, SecureSchemaPrefix)
+	if len(id) > b.maxID {
+		return fmt.Errorf("%w: %s: it is %d bytes long, the limit is %d (the schema is %s<id>, the role %s<id>)",
+			cloacina.ErrInvalidTenantID, quoteID(id), len(id), b.maxID, SecureSchemaPrefix, b.rolePrefix)
 	}
 	return nil
 }
 
+// foreign is always nil: the Admin checks its own markers on the schema and
+// role before it drops them (see Admin.RemoveTenant).
+func (b *secureBackend) foreign(context.Context, string) error { return nil }
+
 func (b *secureBackend) where(id string) []any {
-	return []any{"schema", SecureSchemaPrefix + id, "role", SecureRolePrefix + id}
+	return []any{"schema", SecureSchemaPrefix + id, "role", b.rolePrefix + id}
 }
 
 // get reads the tenant's credentials and checks that they name the
@@ -579,7 +632,7 @@ func (b *secureBackend) get(ctx context.Context, id string) (*TenantCredentials,
 		}
 		return nil, fmt.Errorf("tenant %q: reading its credentials: %w", id, err)
 	}
-	if c.Schema != SecureSchemaPrefix+id || c.Username != SecureRolePrefix+id {
+	if c.Schema != SecureSchemaPrefix+id || c.Username != b.rolePrefix+id {
 		return nil, fmt.Errorf("%w: the stored credentials of %q name schema %q and role %q", ErrNotTenant, id, c.Schema, c.Username)
 	}
 	return c, nil
@@ -730,49 +783,13 @@ func (b *secureBackend) idleTenants(idle time.Duration) []string {
 // evict shuts the tenant's runner down if nothing is using it: no call of
 // the manager, no operation holding the tenant's lock, and no work in
 // progress in its schema (no pending or running execution, no ready or
-// running task). It reports whether it did. It never waits for a lock,
-// so it may be called while holding another tenant's lock.
+// running task), then gives its place back once the server has ended its
+// sessions. It reports whether it did (see manager.evict).
 func (b *secureBackend) evict(ctx context.Context, id string) bool {
-	m := b.m
-	m.mu.Lock()
-	s := m.slots[id]
-	if m.closed || s == nil || s.runner == nil || s.uses > 0 {
-		m.mu.Unlock()
-		return false
-	}
-	select {
-	case s.lock <- struct{}{}:
-	default:
-		m.mu.Unlock()
-		return false
-	}
-	s.refs++
-	m.ops.Add(1)
-	// New calls now wait for the tenant's lock, and find the runner again
-	// if it stays.
-	r := s.runner
-	s.runner = nil
-	m.mu.Unlock()
-	defer m.unlock(id, s)
-
-	busy := runnerBusy(ctx, r)
-	m.mu.Lock()
-	if busy && !m.closed {
-		s.runner = r
-		m.mu.Unlock()
-		return false
-	}
-	m.mu.Unlock()
-	// Close, should it have run meanwhile, did not see the runner: shut it
-	// down here in any case.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteTimeout)
-	defer cancel()
-	if err := r.Shutdown(sctx); err != nil {
-		b.log.Warn("shutting down an idle tenant runner", "tenant", id, "err", err)
-	}
-	b.waitGone(sctx, SecureRolePrefix+id)
-	b.release(id)
-	return true
+	return b.m.evict(ctx, id, runnerBusy, func(ctx context.Context) {
+		b.waitGone(ctx, b.rolePrefix+id)
+		b.release(id)
+	})
 }
 
 // runnerBusy reports whether the runner's schema has work in progress (or
@@ -849,7 +866,7 @@ func (b *secureBackend) delete(ctx context.Context, id string) error {
 	_, held := b.held[id]
 	b.mu.Unlock()
 	if held {
-		b.waitGone(ctx, SecureRolePrefix+id)
+		b.waitGone(ctx, b.rolePrefix+id)
 		b.release(id)
 	}
 	c, err := b.get(ctx, id)
@@ -860,6 +877,9 @@ func (b *secureBackend) delete(ctx context.Context, id string) error {
 		return err
 	}
 	if err := b.admin.RemoveTenant(ctx, c.Schema, c.Username); err != nil {
+		if errors.Is(err, ErrNotTenant) {
+			err = fmt.Errorf("%w: %w", ErrForeignStorage, err)
+		}
 		return redactError(err, c.Password)
 	}
 	if err := b.creds.Delete(ctx, id); err != nil {

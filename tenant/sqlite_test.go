@@ -199,12 +199,21 @@ func TestRemoveDeletesFiles(t *testing.T) {
 // whose database has side files left behind.
 func TestRemoveLeftoverFiles(t *testing.T) {
 	ctx := testCtx(t, 10*time.Second)
-	m, dir := newManager(t)
-	for _, name := range []string{"ghost.db", "ghost.db-wal", "ghost.db-shm", "ghost.db-journal", "keep.txt"} {
+	m0, dir := newManager(t)
+	if _, err := m0.Execute(ctx, "ghost", "pipeline", nil); err != nil {
+		t.Fatal(err)
+	}
+	closeManager(t, m0)
+	for _, name := range []string{"ghost.db-wal", "ghost.db-shm", "ghost.db-journal", "keep.txt"} {
 		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
+	m, err := tenant.NewSQLiteManagerWithConfig(dir, tenant.SQLiteConfig{NoResume: true}, cloacina.WithLogger(discardLogger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeManager(t, m)
 	if ok, err := m.Exists(ctx, "ghost"); err != nil || !ok {
 		t.Fatalf("Exists(ghost) = %v, %v; want true", ok, err)
 	}
