@@ -27,11 +27,11 @@ func (s *Server) authorize(r *http.Request, a access, rq *request) error {
 		rq.key = apikey.Key{Role: apikey.RoleAdmin}
 		return nil
 	}
-	k, err := s.authenticate(r)
+	k, presented, err := s.authenticate(r)
 	if err != nil {
 		return err
 	}
-	rq.key = k
+	rq.key, rq.presented = k, presented
 	if k.Role == apikey.RoleAdmin || a == anyKey {
 		return nil
 	}
@@ -47,32 +47,33 @@ func (s *Server) authorize(r *http.Request, a access, rq *request) error {
 	return nil
 }
 
-// authenticate returns the key of the Authorization header.
-func (s *Server) authenticate(r *http.Request) (apikey.Key, error) {
+// authenticate returns the key of the Authorization header, and the key
+// as presented.
+func (s *Server) authenticate(r *http.Request) (apikey.Key, string, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return apikey.Key{}, errorf(http.StatusUnauthorized, codeUnauthorized, "missing Authorization: Bearer <key>")
+		return apikey.Key{}, "", errorf(http.StatusUnauthorized, codeUnauthorized, "missing Authorization: Bearer <key>")
 	}
 	scheme, presented, ok := strings.Cut(h, " ")
 	presented = strings.TrimSpace(presented)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || presented == "" {
-		return apikey.Key{}, errorf(http.StatusUnauthorized, codeUnauthorized, "the Authorization header is not Bearer <key>")
+		return apikey.Key{}, "", errorf(http.StatusUnauthorized, codeUnauthorized, "the Authorization header is not Bearer <key>")
 	}
 	if s.adminHash != nil {
 		sum := sha256.Sum256([]byte(presented))
 		if subtle.ConstantTimeCompare(sum[:], s.adminHash) == 1 {
-			return apikey.Key{ID: configAdminKeyID, Name: "admin key from the configuration", Role: apikey.RoleAdmin}, nil
+			return apikey.Key{ID: configAdminKeyID, Name: "admin key from the configuration", Role: apikey.RoleAdmin}, presented, nil
 		}
 	}
 	if s.cfg.Keys == nil {
-		return apikey.Key{}, errorf(http.StatusUnauthorized, codeUnauthorized, "invalid key")
+		return apikey.Key{}, "", errorf(http.StatusUnauthorized, codeUnauthorized, "invalid key")
 	}
 	k, err := s.cfg.Keys.Verify(r.Context(), presented)
 	if errors.Is(err, apikey.ErrInvalidKey) {
-		return apikey.Key{}, errorf(http.StatusUnauthorized, codeUnauthorized, "invalid key")
+		return apikey.Key{}, "", errorf(http.StatusUnauthorized, codeUnauthorized, "invalid key")
 	}
 	if err != nil {
-		return apikey.Key{}, err
+		return apikey.Key{}, "", err
 	}
-	return k, nil
+	return k, presented, nil
 }

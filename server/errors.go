@@ -32,6 +32,8 @@ const (
 	codeUnsupportedMediaType = "unsupported_media_type"
 	codeInternal             = "internal"
 	codeUnavailable          = "unavailable"
+	codeRequestTimeout       = "request_timeout"
+	codeKeyInUse             = "key_in_use"
 )
 
 // apiError is an error answered with its status and code.

@@ -56,10 +56,10 @@ func (s *Server) startExecution(w http.ResponseWriter, r *http.Request, rq *requ
 		wait = d
 	}
 	var body struct {
-		WorkflowName string          `json:"workflow_name"`
-		Context      json.RawMessage `json:"context"`
+		WorkflowName string  `json:"workflow_name"`
+		Context      rawJSON `json:"context"`
 	}
-	if err := s.decode(w, r, &body, false); err != nil {
+	if err := decode(rq, &body, false); err != nil {
 		return err
 	}
 	if body.WorkflowName == "" {
@@ -70,16 +70,22 @@ func (s *Server) startExecution(w http.ResponseWriter, r *http.Request, rq *requ
 		if c[0] != '{' {
 			return errorf(http.StatusBadRequest, codeInvalidArgument, "context must be a JSON object")
 		}
-		input = json.RawMessage(c)
+		input = json.RawMessage(c) // a slice of the body, not a copy
 	}
 	ctx := r.Context()
+	done, err := s.beginWrite(ctx, rq)
+	if err != nil {
+		return err
+	}
 	// Not Manager.ExecuteAsync: it creates a missing tenant, which a
 	// DELETE of the tenant served meanwhile would bring back.
 	var h *cloacina.ExecutionHandle
-	err := s.withRunner(ctx, rq.tenant, func(rn *cloacina.Runner) (err error) {
+	err = s.withRunner(ctx, rq.tenant, func(rn *cloacina.Runner) (err error) {
 		h, err = rn.ExecuteAsync(ctx, body.WorkflowName, input)
 		return err
 	})
+	done() // not held while waiting: a deletion of the tenant may go on
+	rq.body = nil // the engine has its own copy: let the body go while waiting
 	if err != nil {
 		return err
 	}
@@ -212,10 +218,14 @@ const (
 // or resume: 200 with the execution's new summary.
 func (s *Server) transition(a action) handler {
 	return func(w http.ResponseWriter, r *http.Request, rq *request) error {
-		if err := s.decode(w, r, &struct{}{}, true); err != nil {
+		if err := decode(rq, &struct{}{}, true); err != nil {
 			return err
 		}
 		id, err := executionID(r)
+		if err != nil {
+			return err
+		}
+		done, err := s.beginWrite(r.Context(), rq)
 		if err != nil {
 			return err
 		}
@@ -229,6 +239,7 @@ func (s *Server) transition(a action) handler {
 				return rn.Resume(r.Context(), id)
 			}
 		})
+		done()
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -55,15 +56,28 @@ func writeText(w http.ResponseWriter, status int, text string) {
 }
 
 // readBody reads the request's body (at most MaxBodyBytes) and checks its
-// Content-Type: unset or JSON when there is a body.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength > s.cfg.MaxBodyBytes {
-		return nil, &http.MaxBytesError{Limit: s.cfg.MaxBodyBytes}
+// Content-Type: unset or JSON when there is a body. A body with a
+// Content-Length is read into one buffer of that size, with no other
+// copy.
+func (s *Server) readBody(r *http.Request) ([]byte, error) {
+	limit := s.cfg.MaxBodyBytes
+	var b []byte
+	var err error
+	if n := r.ContentLength; n >= 0 {
+		if n > limit {
+			return nil, &http.MaxBytesError{Limit: limit}
+		}
+		b = make([]byte, n)
+		_, err = io.ReadFull(r.Body, b)
+	} else {
+		b, err = io.ReadAll(io.LimitReader(r.Body, limit+1))
+		if err == nil && int64(len(b)) > limit {
+			return nil, &http.MaxBytesError{Limit: limit}
+		}
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return nil, err
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, errorf(http.StatusRequestTimeout, codeRequestTimeout, "the body did not arrive within %v", s.cfg.BodyReadTimeout)
 		}
 		return nil, errorf(http.StatusBadRequest, codeInvalidJSON, "reading the body: %v", err)
 	}
@@ -83,27 +97,41 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	return b, nil
 }
 
-// decode reads the body strictly into v: one JSON value, no unknown
-// fields, nothing after it. An empty body is an error unless optional.
-func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
-	b, err := s.readBody(w, r)
-	if err != nil {
-		return err
-	}
+// decode decodes the request's body strictly into v: one JSON value,
+// field names exactly as documented (case included), no unknown or
+// repeated field at any depth, nothing after the value. An empty body is
+// an error unless optional. Values of type rawJSON keep a slice of the
+// body, uncopied.
+func decode(rq *request, v any, optional bool) error {
+	b := rq.body
 	if len(bytes.TrimSpace(b)) == 0 {
 		if optional {
 			return nil
 		}
 		return errorf(http.StatusBadRequest, codeInvalidJSON, "the body is empty, want a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if !json.Valid(b) {
+		// Valid says no more than that: encoding/json's syntax error
+		// says where.
+		err := json.Unmarshal(b, &struct{}{})
 		return errorf(http.StatusBadRequest, codeInvalidJSON, "the body is not the JSON expected: %s", jsonProblem(err))
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errorf(http.StatusBadRequest, codeInvalidJSON, "the body has data after its JSON value")
+	if err := checkStrict(b, reflect.TypeOf(v)); err != nil {
+		return err
 	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return errorf(http.StatusBadRequest, codeInvalidJSON, "the body is not the JSON expected: %s", jsonProblem(err))
+	}
+	return nil
+}
+
+// rawJSON is a JSON value of a body kept as it is: a slice of the body
+// (json.RawMessage would copy it).
+type rawJSON []byte
+
+// UnmarshalJSON keeps b, a slice of the body that decode owns.
+func (r *rawJSON) UnmarshalJSON(b []byte) error {
+	*r = b
 	return nil
 }
 
@@ -150,6 +178,14 @@ func jsonProblem(err error) string {
 			return fmt.Sprintf("want %s, got %s", want, te.Value)
 		}
 		return fmt.Sprintf("field %q: want %s, got %s", te.Field, want, te.Value)
+	}
+	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+		switch msg := se.Error(); {
+		case strings.Contains(msg, "unexpected end of JSON input"):
+			return "it ends too soon"
+		case strings.Contains(msg, "after top-level value"):
+			return "it has data after its JSON value"
+		}
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return "it ends too soon"

@@ -40,6 +40,15 @@ import (
 const (
 	DefaultMaxBodyBytes = 1 << 20
 	DefaultMaxWait      = 5 * time.Minute
+	// DefaultBodyReadTimeout is the default of Config.BodyReadTimeout.
+	DefaultBodyReadTimeout = 30 * time.Second
+	// DefaultMaxInFlightBodyBytes is the default of
+	// Config.MaxInFlightBodyBytes: 32 bodies of the default largest size.
+	DefaultMaxInFlightBodyBytes = 32 * DefaultMaxBodyBytes
+	// DefaultInFlightWait is the default of Config.InFlightWait.
+	DefaultInFlightWait = 5 * time.Second
+	// DefaultTenantDeleteGrace is the default of Config.TenantDeleteGrace.
+	DefaultTenantDeleteGrace = 10 * time.Second
 	// MinAdminKeyLength is the shortest Config.AdminKey accepted.
 	MinAdminKeyLength = 16
 )
@@ -73,6 +82,35 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxWait bounds ?wait= (default DefaultMaxWait).
 	MaxWait time.Duration
+	// BodyReadTimeout bounds the time to receive a request's body, counted
+	// from the end of its headers (default DefaultBodyReadTimeout). A body
+	// still incomplete then is answered 408 request_timeout and its
+	// connection is closed. It is a deadline on reading the body only: it
+	// ends once the body is read, so that a ?wait= long poll may last up
+	// to MaxWait. A request refused before its body is read (no key, say)
+	// has its connection closed at once, without reading the rest of the
+	// body. It needs a connection that supports read deadlines
+	// (http.ResponseController.SetReadDeadline, as net/http's do). Bound
+	// the headers with http.Server.ReadHeaderTimeout.
+	BodyReadTimeout time.Duration
+	// MaxInFlightBodyBytes bounds the request bodies the server holds at
+	// once, in bytes (default DefaultMaxInFlightBodyBytes). A request with
+	// a body counts its Content-Length (MaxBodyBytes without one) from
+	// before its body is read until its answer is written, including
+	// while a ?wait= waits: most of the memory a request costs (its
+	// body's copies, its execution's context, the answer's encoding) is
+	// in proportion to its body. A request that does not fit waits up to
+	// InFlightWait for room, then is answered 503 unavailable with
+	// Retry-After. Requests without a body do not count.
+	MaxInFlightBodyBytes int64
+	// InFlightWait is how long a request waits for room under
+	// MaxInFlightBodyBytes (default DefaultInFlightWait).
+	InFlightWait time.Duration
+	// TenantDeleteGrace bounds how long DELETE /tenants/{tenant_id} waits
+	// for the tenant's running tasks to end once they are told to stop
+	// (default DefaultTenantDeleteGrace); the data is deleted then. The
+	// deletion goes on when the client leaves.
+	TenantDeleteGrace time.Duration
 }
 
 // Server is the HTTP API, an http.Handler. It is safe for concurrent use.
@@ -93,6 +131,11 @@ type Server struct {
 	drained    context.Context
 	stopWaits  context.CancelFunc
 	creatingMu sync.Mutex // serialises POST /tenants on managers without CreateTenant
+	// budget holds the bytes of the bodies in flight
+	// (Config.MaxInFlightBodyBytes).
+	budget *bodyBudget
+	// gates orders the writes of a tenant's requests with its deletion.
+	gates *tenantGates
 }
 
 // New returns a server for cfg.
@@ -108,6 +151,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: negative Config.MaxBodyBytes %d", cfg.MaxBodyBytes)
 	case cfg.MaxWait < 0:
 		return nil, fmt.Errorf("server: negative Config.MaxWait %v", cfg.MaxWait)
+	case cfg.BodyReadTimeout < 0:
+		return nil, fmt.Errorf("server: negative Config.BodyReadTimeout %v", cfg.BodyReadTimeout)
+	case cfg.MaxInFlightBodyBytes < 0:
+		return nil, fmt.Errorf("server: negative Config.MaxInFlightBodyBytes %d", cfg.MaxInFlightBodyBytes)
+	case cfg.InFlightWait < 0:
+		return nil, fmt.Errorf("server: negative Config.InFlightWait %v", cfg.InFlightWait)
+	case cfg.TenantDeleteGrace < 0:
+		return nil, fmt.Errorf("server: negative Config.TenantDeleteGrace %v", cfg.TenantDeleteGrace)
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
@@ -115,11 +166,24 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxWait == 0 {
 		cfg.MaxWait = DefaultMaxWait
 	}
+	if cfg.BodyReadTimeout == 0 {
+		cfg.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if cfg.MaxInFlightBodyBytes == 0 {
+		cfg.MaxInFlightBodyBytes = DefaultMaxInFlightBodyBytes
+	}
+	if cfg.InFlightWait == 0 {
+		cfg.InFlightWait = DefaultInFlightWait
+	}
+	if cfg.TenantDeleteGrace == 0 {
+		cfg.TenantDeleteGrace = DefaultTenantDeleteGrace
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: log.With("component", "http"), mux: http.NewServeMux(), patterns: map[string]bool{}}
+	s := &Server{cfg: cfg, log: log.With("component", "http"), mux: http.NewServeMux(), patterns: map[string]bool{},
+		budget: newBodyBudget(cfg.MaxInFlightBodyBytes), gates: newTenantGates()}
 	s.drained, s.stopWaits = context.WithCancel(context.Background())
 	seen := map[string]bool{}
 	for _, wf := range cfg.Workflows {
@@ -192,12 +256,17 @@ func (s *Server) routes() []route {
 	return []route{
 		{"POST /tenants", adminOnly, nil, s.createTenant},
 		{"GET /tenants", adminOnly, nil, s.listTenants},
+		{"GET /tenants/{tenant_id}", tenantRead, nil, s.getTenant},
 		{"DELETE /tenants/{tenant_id}", adminOnly, nil, s.deleteTenant},
 		{"POST /tenants/{tenant_id}/rotate-password", adminOnly, nil, s.rotatePassword},
 
 		{"POST /tenants/{tenant_id}/keys", adminOnly, nil, s.createKey},
 		{"GET /tenants/{tenant_id}/keys", adminOnly, nil, s.listKeys},
 		{"DELETE /tenants/{tenant_id}/keys/{key_id}", adminOnly, nil, s.deleteKey},
+
+		{"POST /admin/keys", adminOnly, nil, s.createAdminKey},
+		{"GET /admin/keys", adminOnly, nil, s.listAdminKeys},
+		{"DELETE /admin/keys/{key_id}", adminOnly, nil, s.deleteAdminKey},
 
 		{"POST /tenants/{tenant_id}/workflows", tenantWrite, []string{"wait"}, s.startExecution},
 		{"GET /tenants/{tenant_id}/executions", tenantRead, []string{"status", "workflow", "limit", "cursor"}, s.listExecutions},
@@ -225,6 +294,18 @@ type request struct {
 	tenant string // the {tenant_id} of the path
 	key    apikey.Key
 	log    *slog.Logger
+	// presented is the key the request presented, verified again before
+	// the request writes (never logged).
+	presented string
+	// gate is the tenant's gate, held from authorisation to the end of
+	// the request, and gen its generation then (nil on other routes).
+	gate *gate
+	gen  uint64
+	// hasBody: the request came with a body; bodyRead: it was read whole.
+	hasBody, bodyRead bool
+	// body is the request's body, read by wrap before the route's
+	// handler runs.
+	body []byte
 }
 
 type requestKey struct{}
@@ -232,7 +313,13 @@ type requestKey struct{}
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rq := &request{id: requestID(r.Header.Get("X-Request-Id"))}
+	rq := &request{id: requestID(r.Header.Get("X-Request-Id")), hasBody: r.Body != nil && r.Body != http.NoBody}
+	if rq.hasBody {
+		// The body must come within BodyReadTimeout; wrap lifts the
+		// deadline once it is read. Without read deadlines (a recorder
+		// in tests, a wrapper that hides them) there is none.
+		_ = http.NewResponseController(w).SetReadDeadline(start.Add(s.cfg.BodyReadTimeout))
+	}
 	w.Header().Set("X-Request-Id", rq.id)
 	rq.log = s.log.With("request_id", rq.id)
 	sw := &statusWriter{ResponseWriter: w}
@@ -256,6 +343,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	r = r.WithContext(context.WithValue(r.Context(), requestKey{}, rq))
 	if rq.route == "unmatched" {
+		if rq.hasBody {
+			s.dropBody(sw)
+		}
 		s.unmatched(sw, r, rq)
 		return
 	}
@@ -312,14 +402,21 @@ func (s *Server) finish(r *http.Request, rq *request, sw *statusWriter, took tim
 	}
 }
 
-// wrap turns a route into the mux's handler: authorization, the tenant's
-// existence, the query parameters, then the route's handler.
+// wrap turns a route into the mux's handler: authorization (before the
+// body is read, so that a request without a valid key costs no body),
+// the tenant's existence, the query parameters, the body (within
+// BodyReadTimeout, under MaxInFlightBodyBytes), then the route's handler.
 func (s *Server) wrap(rt route) http.Handler {
 	hasTenant := strings.Contains(rt.pattern, "{tenant_id}")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rq := r.Context().Value(requestKey{}).(*request) // set by ServeHTTP, the mux's only caller
 		if hasTenant {
 			rq.tenant = r.PathValue("tenant_id")
+			// The generation is taken before the key is checked: a
+			// deletion of the tenant after this point refuses the
+			// request's writes.
+			rq.gate, rq.gen = s.gates.hold(rq.tenant)
+			defer s.gates.drop(rq.tenant, rq.gate)
 		}
 		err := s.authorize(r, rt.access, rq)
 		if err == nil && hasTenant {
@@ -328,13 +425,66 @@ func (s *Server) wrap(rt route) http.Handler {
 		if err == nil {
 			err = checkQuery(r, rt.query)
 		}
+		if err == nil && rq.hasBody && rt.access != public {
+			var release func()
+			release, err = s.receiveBody(w, r, rq)
+			if release != nil {
+				defer release()
+			}
+		}
 		if err == nil {
+			if rq.hasBody && !rq.bodyRead {
+				s.dropBody(w)
+			}
 			err = rt.h(w, r, rq)
 		}
 		if err != nil {
+			if rq.hasBody && !rq.bodyRead {
+				s.dropBody(w)
+			}
 			s.writeError(w, rq, err)
 		}
 	})
+}
+
+// receiveBody reads the request's body into rq.body, holding its size in
+// the in-flight budget: the returned function gives it back.
+func (s *Server) receiveBody(w http.ResponseWriter, r *http.Request, rq *request) (func(), error) {
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		return nil, &http.MaxBytesError{Limit: s.cfg.MaxBodyBytes}
+	}
+	n := r.ContentLength
+	if n < 0 {
+		n = s.cfg.MaxBodyBytes
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.InFlightWait)
+	release, err := s.budget.acquire(ctx, n)
+	cancel()
+	if err != nil {
+		if r.Context().Err() != nil {
+			return nil, r.Context().Err()
+		}
+		rq.log.Warn("too many request bodies in flight", "route", rq.route, "bytes", n, "waited", s.cfg.InFlightWait)
+		return nil, errorf(http.StatusServiceUnavailable, codeUnavailable, "the server holds too many request bodies; retry later")
+	}
+	b, err := s.readBody(r)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	rq.body, rq.bodyRead = b, true
+	// Read: lift the deadline, which would otherwise end the request
+	// (net/http cancels it when a read of the connection times out).
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	return release, nil
+}
+
+// dropBody makes a request whose body is not read close its connection
+// after the answer, at once: net/http would otherwise read up to 256 KiB
+// of the body after the handler, at the client's pace.
+func (s *Server) dropBody(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 }
 
 // requireTenant returns nil if the tenant exists, a 400 for an invalid id

@@ -28,12 +28,20 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request, rq *reques
 	var body struct {
 		TenantID string `json:"tenant_id"`
 	}
-	if err := s.decode(w, r, &body, false); err != nil {
+	if err := decode(rq, &body, false); err != nil {
 		return err
 	}
 	id := body.TenantID
 	rq.tenant = id
 	ctx := r.Context()
+	// Exclusive: not while a deletion of that id runs in this process.
+	gt, _ := s.gates.hold(id)
+	defer s.gates.drop(id, gt)
+	gt.rw.Lock()
+	defer gt.rw.Unlock()
+	if err := s.reverify(ctx, rq); err != nil {
+		return err
+	}
 	creator, explicit := s.cfg.Manager.(tenantCreator)
 	if !explicit {
 		// Runner creates a missing tenant: make check-then-create one step
@@ -85,33 +93,71 @@ func (s *Server) listTenants(w http.ResponseWriter, r *http.Request, _ *request)
 	return nil
 }
 
-// deleteTenant: DELETE /tenants/{tenant_id}. The tenant's work stops, its
-// data goes, then its keys.
+// getTenant: GET /tenants/{tenant_id}: 200 while the tenant exists (wrap
+// answered 404 otherwise).
+func (s *Server) getTenant(w http.ResponseWriter, _ *http.Request, rq *request) error {
+	writeJSON(w, http.StatusOK, api.Tenant{TenantID: rq.tenant})
+	return nil
+}
+
+// deleteTenant: DELETE /tenants/{tenant_id}. The tenant's keys are revoked
+// first, so that no request can start on the tenant any more; the
+// requests of this process authorised for it before then are refused
+// (its gate's generation changes); its running tasks are told to stop
+// and get Config.TenantDeleteGrace to end; then its data goes. None of it
+// depends on the client staying: the work goes on if it leaves.
 func (s *Server) deleteTenant(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := s.cfg.Manager.Remove(r.Context(), rq.tenant); err != nil {
+	ctx := context.WithoutCancel(r.Context())
+	if err := s.reverify(ctx, rq); err != nil {
 		return err
 	}
+	// Waits for the writes of this tenant's requests in flight (each
+	// holds the gate for its write only, not while it waits).
+	rq.gate.rw.Lock()
+	defer rq.gate.rw.Unlock()
+	if s.gates.generation(rq.gate) != rq.gen {
+		return tenantNotFound(rq.tenant) // deleted by another request meanwhile
+	}
+	if err := s.requireTenant(ctx, rq.tenant); err != nil {
+		return err
+	}
+	revoked := 0
 	if s.cfg.Keys != nil {
-		// The data is gone: revoke the keys even if the client has left.
-		n, err := s.cfg.Keys.DeleteTenant(context.WithoutCancel(r.Context()), rq.tenant)
+		n, err := s.cfg.Keys.DeleteTenant(ctx, rq.tenant)
 		if err != nil {
 			return err
 		}
-		rq.log.Info("tenant removed", "tenant", rq.tenant, "keys_revoked", n)
+		revoked = n
 	}
+	s.gates.bump(rq.gate)
+	start := time.Now()
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.TenantDeleteGrace)
+	defer cancel()
+	if err := s.cfg.Manager.Remove(rctx, rq.tenant); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return errorf(http.StatusServiceUnavailable, codeUnavailable, "tenant %q could not be removed within %v (its keys are revoked); retry the DELETE", rq.tenant, s.cfg.TenantDeleteGrace)
+		}
+		return err
+	}
+	rq.log.Info("tenant removed", "tenant", rq.tenant, "keys_revoked", revoked, "took", time.Since(start).Round(time.Millisecond).String())
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
 // rotatePassword: POST /tenants/{tenant_id}/rotate-password.
 func (s *Server) rotatePassword(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := s.decode(w, r, &struct{}{}, true); err != nil {
+	if err := decode(rq, &struct{}{}, true); err != nil {
 		return err
 	}
 	rot, ok := s.cfg.Manager.(passwordRotator)
 	if !ok {
 		return errorf(http.StatusConflict, codeNotSupported, "tenants have no database role of their own here: there is no password to rotate")
 	}
+	done, err := s.beginWrite(r.Context(), rq)
+	if err != nil {
+		return err
+	}
+	defer done()
 	c, err := rot.RotatePassword(r.Context(), rq.tenant)
 	if err != nil {
 		return err
@@ -140,13 +186,18 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, rq *request) 
 		Name string `json:"name"`
 		Role string `json:"role"`
 	}
-	if err := s.decode(w, r, &body, false); err != nil {
+	if err := decode(rq, &body, false); err != nil {
 		return err
 	}
 	role := apikey.Role(body.Role)
 	if role != apikey.RoleRead && role != apikey.RoleWrite {
 		return errorf(http.StatusBadRequest, codeInvalidArgument, "role %q: a tenant key's role is %q or %q", body.Role, apikey.RoleRead, apikey.RoleWrite)
 	}
+	done, err := s.beginWrite(r.Context(), rq)
+	if err != nil {
+		return err
+	}
+	defer done()
 	secret, k, err := keys.Create(r.Context(), rq.tenant, body.Name, role)
 	if err != nil {
 		return err
@@ -181,6 +232,11 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request, rq *request) 
 		return err
 	}
 	id := r.PathValue("key_id")
+	done, err := s.beginWrite(r.Context(), rq)
+	if err != nil {
+		return err
+	}
+	defer done()
 	if err := keys.Delete(r.Context(), rq.tenant, id); err != nil {
 		if errors.Is(err, apikey.ErrNotFound) {
 			return errorf(http.StatusNotFound, codeKeyNotFound, "tenant %q has no key %q", rq.tenant, id)

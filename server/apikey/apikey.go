@@ -51,7 +51,9 @@ var (
 	// admin key has no tenant, a read or write key has one).
 	ErrInvalidRole = errors.New("apikey: invalid role")
 	// ErrInvalidName: a key's name is empty, longer than MaxNameLength
-	// bytes, not UTF-8 or holds control characters.
+	// bytes, not UTF-8, or holds a control or format character (such as
+	// U+202E, which reverses how the text after it is shown) or a line
+	// or paragraph separator. The error is a *NameError.
 	ErrInvalidName = errors.New("apikey: invalid key name")
 	// ErrInvalidTenant: a tenant id is not a valid tenant id (see
 	// tenant.ValidateID; "" is valid only for admin keys).
@@ -180,19 +182,57 @@ func hashKey(key string) []byte {
 	return h[:]
 }
 
+// NameError says why a key name is refused. errors.Is(err,
+// ErrInvalidName) holds for it.
+type NameError struct {
+	// Reason says what is wrong, in words.
+	Reason string
+	// Rune is the refused character, and Offset its byte offset in the
+	// name (-1 when the reason is not one character).
+	Rune   rune
+	Offset int
+}
+
+// Error describes the problem; a refused character is shown as U+XXXX,
+// never as itself.
+func (e *NameError) Error() string { return ErrInvalidName.Error() + ": " + e.Reason }
+
+// Unwrap returns ErrInvalidName.
+func (e *NameError) Unwrap() error { return ErrInvalidName }
+
 // checkName checks a key's name.
 func checkName(name string) error {
 	switch {
 	case name == "":
-		return fmt.Errorf("%w: it is empty", ErrInvalidName)
+		return &NameError{Reason: "it is empty", Offset: -1}
 	case len(name) > MaxNameLength:
-		return fmt.Errorf("%w: it is %d bytes long, the limit is %d", ErrInvalidName, len(name), MaxNameLength)
+		return &NameError{Reason: fmt.Sprintf("it is %d bytes long, the limit is %d", len(name), MaxNameLength), Offset: -1}
 	case !utf8.ValidString(name):
-		return fmt.Errorf("%w: it is not UTF-8", ErrInvalidName)
-	case strings.ContainsFunc(name, unicode.IsControl):
-		return fmt.Errorf("%w: it holds control characters", ErrInvalidName)
+		return &NameError{Reason: "it is not UTF-8", Offset: -1}
+	}
+	for i, r := range name {
+		if kind := refusedRune(r); kind != "" {
+			return &NameError{Reason: fmt.Sprintf("it holds %s U+%04X at byte %d", kind, r, i), Rune: r, Offset: i}
+		}
 	}
 	return nil
+}
+
+// refusedRune names the kind of a character that a key name may not hold
+// (one that is invisible, or changes how the text around it is shown),
+// or returns "".
+func refusedRune(r rune) string {
+	switch {
+	case unicode.IsControl(r): // Cc
+		return "the control character"
+	case unicode.Is(unicode.Cf, r): // bidi overrides and isolates, zero-width characters, BOM...
+		return "the format character"
+	case unicode.In(r, unicode.Zl, unicode.Zp):
+		return "the separator"
+	case unicode.Is(unicode.Co, r) || unicode.Is(unicode.Noncharacter_Code_Point, r):
+		return "the private or non-character"
+	}
+	return ""
 }
 
 // checkRole checks that role fits tenantID.

@@ -21,8 +21,31 @@ import (
 )
 
 // TableName is the table keeping the keys: in the SQLite file, or in
-// PostgreSQL's public schema (which tenant roles have no rights on).
+// PostgreSQL's schema [Schema].
 const TableName = "cloacina_api_keys"
+
+// Schema is the PostgreSQL schema of the key table, which [Open] creates
+// when missing: the role opening the store needs CREATE on the database
+// (not on schema public, which PostgreSQL 15 and later do not grant).
+// Tenant roles get no right on it. Its name holds a hyphen, which no
+// tenant id on PostgreSQL may hold, so it is never a tenant's schema, and
+// it holds no cloacina_migrations table, so no listing of tenants shows
+// it.
+//
+// A database whose public schema already has the key table (made by
+// earlier versions) keeps using that table, so that processes of both
+// versions share the keys during an upgrade. To move it, stop every
+// server and run, as the table's owner:
+//
+//	CREATE SCHEMA IF NOT EXISTS "cloacina-server";
+//	ALTER TABLE public.cloacina_api_keys SET SCHEMA "cloacina-server";
+const Schema = "cloacina-server"
+
+// Private file modes of the SQLite key store (whatever the umask).
+const (
+	dirMode  = 0o700
+	fileMode = 0o600
+)
 
 // touchEvery is how often, at most, Verify records a key's use.
 const touchEvery = time.Minute
@@ -32,8 +55,9 @@ const touchEvery = time.Minute
 type SQLStore struct {
 	db  *sql.DB
 	d   dialect
-	url string // redacted
-	now func() time.Time
+	url  string // redacted
+	path string // the SQLite file
+	now  func() time.Time
 }
 
 var _ Store = (*SQLStore)(nil)
@@ -81,9 +105,13 @@ func Open(ctx context.Context, databaseURL string) (*SQLStore, error) {
 		if err != nil {
 			return nil, fmt.Errorf("apikey: %w", err)
 		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		if err := os.MkdirAll(filepath.Dir(path), dirMode); err != nil {
 			return nil, fmt.Errorf("apikey: creating the folder of %s: %w", path, err)
 		}
+		if err := privateFile(path); err != nil {
+			return nil, err
+		}
+		s.path = path
 		v := url.Values{}
 		v.Add("_pragma", "busy_timeout(10000)")
 		v.Add("_pragma", "journal_mode(WAL)")
@@ -101,7 +129,8 @@ func Open(ctx context.Context, databaseURL string) (*SQLStore, error) {
 		}
 		s.db.SetMaxOpenConns(4)
 		s.db.SetConnMaxIdleTime(5 * time.Minute)
-		s.d = dialect{name: "postgres", table: `"public".` + TableName, blob: "BYTEA",
+		// migrate chooses the table's schema.
+		s.d = dialect{name: "postgres", blob: "BYTEA",
 			lock: `SELECT pg_advisory_xact_lock(hashtext('` + TableName + `'))`}
 	}
 	if err := s.migrate(ctx); err != nil {
@@ -116,9 +145,79 @@ func escapeSQLitePath(p string) string {
 	return strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(p)
 }
 
+// privateFile creates the SQLite file at path readable by its owner only
+// (SQLite gives its -wal and -shm files the same mode), or makes an
+// existing one so.
+func privateFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, fileMode)
+	if err != nil {
+		return fmt.Errorf("apikey: creating %s: %w", path, err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("apikey: %w", err)
+		}
+		if fi.Mode().Perm()&^fileMode != 0 {
+			if err := os.Chmod(p, fileMode); err != nil {
+				return fmt.Errorf("apikey: making %s private: %w", p, err)
+			}
+		}
+	}
+	return nil
+}
+
+// pgTable chooses the PostgreSQL table: public's when it exists (made by
+// an earlier version), else the one in Schema, creating the schema when
+// missing. It runs under the store's advisory lock.
+func (s *SQLStore) pgTable(ctx context.Context, tx *sql.Tx) error {
+	legacy := `"public".` + TableName
+	var found bool
+	if err := tx.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL`, legacy).Scan(&found); err != nil {
+		return err
+	}
+	if found {
+		s.d.table = legacy
+		return nil
+	}
+	s.d.table = quoteIdent(Schema) + "." + TableName
+	// CREATE SCHEMA IF NOT EXISTS would need CREATE on the database even
+	// when the schema exists.
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, Schema).Scan(&found); err != nil {
+		return err
+	}
+	if !found {
+		if _, err := tx.ExecContext(ctx, `CREATE SCHEMA `+quoteIdent(Schema)); err != nil {
+			return fmt.Errorf("creating schema %s (the role needs CREATE on the database): %w", Schema, err)
+		}
+	}
+	return nil
+}
+
+// quoteIdent quotes a PostgreSQL identifier.
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
 // migrate creates the table when missing.
 func (s *SQLStore) migrate(ctx context.Context) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if s.d.name == "postgres" {
+			if err := s.pgTable(ctx, tx); err != nil {
+				return err
+			}
+			// CREATE TABLE IF NOT EXISTS would need CREATE on the schema
+			// even when the table exists (a legacy one in public).
+			var found bool
+			if err := tx.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL`, s.d.table).Scan(&found); err != nil {
+				return err
+			}
+			if found {
+				return nil
+			}
+		}
 		for _, q := range []string{
 			`CREATE TABLE IF NOT EXISTS {t} (
     id           TEXT PRIMARY KEY,
@@ -139,6 +238,13 @@ func (s *SQLStore) migrate(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("apikey: creating table %s in %s: %w", TableName, s.url, err)
+	}
+	if s.d.name == "sqlite" {
+		// The first write created the -wal and -shm files: check them too.
+		if err := privateFile(s.path); err != nil {
+			s.db.Close()
+			return err
+		}
 	}
 	return nil
 }
@@ -327,6 +433,11 @@ func (s *SQLStore) ensureAdmin(ctx context.Context, name string) (key string, cr
 	}
 	return key, created, nil
 }
+
+// Table returns the key table's qualified name: TableName in SQLite, or
+// in PostgreSQL "cloacina-server".cloacina_api_keys (see [Schema]), or
+// "public".cloacina_api_keys in a database that had it already.
+func (s *SQLStore) Table() string { return s.d.table }
 
 // Ping checks that the database answers.
 func (s *SQLStore) Ping(ctx context.Context) error {
