@@ -54,6 +54,7 @@ var (
 	ErrNotFound         = errors.New("not found")           // 404
 	ErrConflict         = errors.New("conflict")            // 409
 	ErrPayloadTooLarge  = errors.New("payload too large")   // 413
+	ErrRequestTimeout   = errors.New("request timeout")     // 408
 	ErrUnavailable      = errors.New("service unavailable") // 503
 	ErrMethodNotAllowed = errors.New("method not allowed")  // 405
 )
@@ -66,6 +67,7 @@ var statusSentinels = map[int]error{
 	http.StatusMethodNotAllowed:      ErrMethodNotAllowed,
 	http.StatusConflict:              ErrConflict,
 	http.StatusRequestEntityTooLarge: ErrPayloadTooLarge,
+	http.StatusRequestTimeout:        ErrRequestTimeout,
 	http.StatusServiceUnavailable:    ErrUnavailable,
 }
 

@@ -31,8 +31,46 @@ func (c *Client) ListTenants(ctx context.Context) ([]Tenant, error) {
 	return out.Tenants, nil
 }
 
-// DeleteTenant stops a tenant's work, revokes its keys and removes its
-// data (admin key).
+// GetTenant returns the tenant while it exists (admin key, or the
+// tenant's keys); a 404 tenant_not_found ([IsNotFound]) once it does not.
+func (c *Client) GetTenant(ctx context.Context, tenantID string) (*Tenant, error) {
+	if tenantID == "" {
+		return nil, errEmpty("tenant id")
+	}
+	var out Tenant
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: tenantPath(tenantID)}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// TenantExists reports whether the tenant exists (admin key): false for a
+// 404 tenant_not_found, an error for any other failure. After a
+// [Client.DeleteTenant] that failed without an answer from the server (a
+// client timeout, a dropped connection), it tells "deleted" from "not
+// deleted yet": the server goes on deleting when the client leaves, and
+// takes at most its tenant delete grace (10 s by default) plus the time
+// to delete the data, so poll it for a while.
+func (c *Client) TenantExists(ctx context.Context, tenantID string) (bool, error) {
+	_, err := c.GetTenant(ctx, tenantID)
+	switch {
+	case err == nil:
+		return true, nil
+	case ErrorCode(err) == "tenant_not_found":
+		return false, nil
+	}
+	return false, err
+}
+
+// DeleteTenant deletes a tenant (admin key): the server revokes its keys,
+// tells its running tasks to stop and gives them a bounded grace
+// (server.Config.TenantDeleteGrace, 10 s by default), then deletes its
+// data, and answers once it is done. The server finishes the deletion
+// even when the client leaves first: give the call a timeout longer than
+// the grace, and when it fails without an answer from the server
+// (errors.As(err, new(*Error)) is false), ask [Client.TenantExists] what
+// happened. A 503 unavailable means the tenant could not be removed in
+// time (its keys are revoked): retry.
 func (c *Client) DeleteTenant(ctx context.Context, tenantID string) error {
 	if tenantID == "" {
 		return errEmpty("tenant id")
@@ -91,6 +129,41 @@ func (c *Client) DeleteKey(ctx context.Context, tenantID, keyID string) error {
 		return errEmpty("key id")
 	}
 	_, err := c.do(ctx, request{method: http.MethodDelete, path: tenantPath(tenantID, "keys", seg(keyID))}, nil)
+	return err
+}
+
+// CreateAdminKey creates another admin key named name (admin key). The
+// returned Key's Secret is the key to use; the server never shows it
+// again. To rotate an admin key: create one, switch to it, then
+// [Client.DeleteAdminKey] the old one with the new one.
+func (c *Client) CreateAdminKey(ctx context.Context, name string) (*Key, error) {
+	var out Key
+	body := map[string]string{"name": name}
+	if _, err := c.do(ctx, request{method: http.MethodPost, path: "/admin/keys", body: body}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ListAdminKeys lists the stored admin keys, oldest first, without their
+// secrets (admin key). The server's configured admin key
+// (CLOACINA_ADMIN_KEY) is not stored and not listed.
+func (c *Client) ListAdminKeys(ctx context.Context) ([]Key, error) {
+	var out api.Keys
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/admin/keys"}, &out); err != nil {
+		return nil, err
+	}
+	return out.Keys, nil
+}
+
+// DeleteAdminKey revokes a stored admin key (admin key); it stops working
+// at once. The key the client uses cannot revoke itself: a 409
+// key_in_use. An unknown key is a 404 key_not_found.
+func (c *Client) DeleteAdminKey(ctx context.Context, keyID string) error {
+	if keyID == "" {
+		return errEmpty("key id")
+	}
+	_, err := c.do(ctx, request{method: http.MethodDelete, path: "/admin/keys/" + seg(keyID)}, nil)
 	return err
 }
 

@@ -26,6 +26,8 @@ const (
 const (
 	RoleRead  = "read"
 	RoleWrite = "write"
+	// RoleAdmin is the role of the keys of [Client.ListAdminKeys].
+	RoleAdmin = "admin"
 )
 
 // Terminal reports whether an execution status is final: Completed,

@@ -84,8 +84,10 @@ func (s *Server) startExecution(w http.ResponseWriter, r *http.Request, rq *requ
 		h, err = rn.ExecuteAsync(ctx, body.WorkflowName, input)
 		return err
 	})
-	done() // not held while waiting: a deletion of the tenant may go on
-	rq.body = nil // the engine has its own copy: let the body go while waiting
+	// Not held while waiting: a deletion of the tenant may go on. The
+	// engine has its own copy of the input: let the body go.
+	done()
+	rq.body = nil
 	if err != nil {
 		return err
 	}

@@ -91,6 +91,8 @@ type envOpts struct {
 	disableAuth bool
 	manager     func(t testing.TB, opts ...cloacina.Option) tenant.Manager
 	noKeys      bool
+	// config changes the server's Config before New.
+	config func(*Config)
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writes (the log).
@@ -165,6 +167,9 @@ func newEnv(t testing.TB, backend string, o envOpts) *env {
 		t.Cleanup(func() { keys.Close() })
 		e.keys = keys
 		cfg.Keys = keys
+	}
+	if o.config != nil {
+		o.config(&cfg)
 	}
 	srv, err := New(cfg)
 	if err != nil {

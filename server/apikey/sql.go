@@ -53,8 +53,8 @@ const touchEvery = time.Minute
 // SQLStore is a [Store] in a SQLite file or a PostgreSQL database. It is
 // safe for concurrent use.
 type SQLStore struct {
-	db  *sql.DB
-	d   dialect
+	db   *sql.DB
+	d    dialect
 	url  string // redacted
 	path string // the SQLite file
 	now  func() time.Time
