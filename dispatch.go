@@ -192,9 +192,16 @@ func (t *tenant) applyOutcomes(ctx context.Context, tx store.Tx, outs []outcome,
 }
 
 // executionStartedEvent is the execution_started event of an execution
-// that started at started, written when it ends (see startExecutions).
-func executionStartedEvent(id string, started time.Time, worker string) *store.Event {
-	return &store.Event{ExecutionID: id, Type: string(EventExecutionStarted), Worker: worker, CreatedAt: started}
+// with the given start, written when it ends (see startExecutions). It
+// names the worker that started the execution, which after a recovery is
+// not the one ending it; an execution started before the store recorded
+// that (started_by is NULL) names ender, the worker writing the event.
+func executionStartedEvent(id string, start store.ExecutionStart, ender string) *store.Event {
+	worker := start.By
+	if worker == "" {
+		worker = ender
+	}
+	return &store.Event{ExecutionID: id, Type: string(EventExecutionStarted), Worker: worker, CreatedAt: start.At}
 }
 
 // liveStatuses are the statuses an execution finishes (or is cancelled)
@@ -221,7 +228,7 @@ func (tn *tenant) advance(ctx context.Context, tx store.Tx, touched map[string]b
 	for id, d := range solo {
 		workflowOf[id] = d.workflow
 		execUps = append(execUps, store.ExecutionUpdate{ID: id, To: string(ExecutionCompleted), Output: d.output,
-			From: liveStatuses, CompletedAt: now, StartedAt: now})
+			From: liveStatuses, CompletedAt: now, StartedAt: now, StartedBy: tn.e.cfg.WorkerID})
 	}
 	ids := make([]string, 0, len(touched))
 	for id := range touched {
@@ -289,7 +296,7 @@ func (tn *tenant) advance(ctx context.Context, tx store.Tx, touched map[string]b
 			}
 			finishing = append(finishing, id)
 			execUps = append(execUps, store.ExecutionUpdate{ID: id, From: liveStatuses,
-				To: string(status), Error: msg, CompletedAt: now, StartedAt: now})
+				To: string(status), Error: msg, CompletedAt: now, StartedAt: now, StartedBy: tn.e.cfg.WorkerID})
 		}
 	}
 	if _, err := tx.UpdateTasks(ctx, ups); err != nil {
@@ -326,7 +333,7 @@ func (tn *tenant) advance(ctx context.Context, tx store.Tx, touched map[string]b
 		if u.To == string(ExecutionFailed) {
 			typ = EventExecutionFailed
 		}
-		if !started.IsZero() { // always, as the update sets it: a finished execution started
+		if !started.At.IsZero() { // always, as the update sets it: a finished execution started
 			events = append(events, executionStartedEvent(u.ID, started, tn.e.cfg.WorkerID))
 		}
 		events = append(events, &store.Event{ExecutionID: u.ID, Type: string(typ), Message: u.Error, Worker: tn.e.cfg.WorkerID, CreatedAt: now})
@@ -440,7 +447,7 @@ func (tn *tenant) startExecutions(ctx context.Context, tx store.Tx, claimed []*s
 			ids = append(ids, t.ExecutionID)
 		}
 	}
-	_, err := tx.StartExecutions(ctx, ids, now)
+	_, err := tx.StartExecutions(ctx, ids, now, tn.e.cfg.WorkerID)
 	return err
 }
 

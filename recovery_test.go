@@ -270,3 +270,61 @@ func TestCancelFromAnotherRunnerStopsRunningTask(t *testing.T) {
 		t.Fatalf("wait: %v %v; want Cancelled", err, res)
 	}
 }
+
+// TestExecutionStartedOfLegacyRowNamesTheFinisher: an execution started
+// before the store recorded who started it (started_by NULL, as in rows
+// written before migration 0006/0003) logs its start under the worker that
+// finishes it, as it always did.
+func TestExecutionStartedOfLegacyRowNamesTheFinisher(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	url := "sqlite://" + filepath.Join(t.TempDir(), "app.db")
+	wf := NewWorkflow("wf").Task("a", func(context.Context, *Context) error { return nil }).MustBuild()
+	id := orphanTask(t, url, wf, "old-worker", 0)
+	st, err := store.Open(ctx, store.Config{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now().Add(-time.Second)
+	err = st.Write(ctx, func(tx store.Tx) error {
+		// No StartedBy: what an older version wrote.
+		_, err := tx.UpdateExecutions(ctx, []store.ExecutionUpdate{{ID: id, From: []string{string(ExecutionPending)},
+			To: string(ExecutionRunning), StartedAt: started}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := st.GetExecution(ctx, id); err != nil || e.StartedBy != "" || e.StartedAt.IsZero() {
+		t.Fatalf("legacy execution row: %+v, %v; want started, with no StartedBy", e, err)
+	}
+	st.Close()
+	r, err := NewRunner(ctx, url, WithWorkflows(wf), WithWorkerID("old-worker"), WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Shutdown(ctx)
+	res, err := r.Wait(ctx, mustUUID(t, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != ExecutionCompleted {
+		t.Fatalf("status %s, want Completed", res.Status)
+	}
+	evs, err := r.ExecutionEvents(ctx, res.ExecutionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range evs {
+		if ev.Type == EventExecutionStarted {
+			n++
+			if ev.Worker != "old-worker" || !ev.At.Equal(started.Truncate(time.Microsecond).UTC()) {
+				t.Errorf("execution_started by %q at %v, want by the finishing worker old-worker at %v", ev.Worker, ev.At, started)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d execution_started events, want 1", n)
+	}
+}

@@ -131,9 +131,13 @@ type Metrics struct {
 	// executions.
 	AvgExecutionTime time.Duration
 	ByStatus         map[ExecutionStatus]int64
-	ReadyTasks       int64
-	RunningTasks     int64
-	// OldestReadyTask is when the longest-waiting Ready task became ready
-	// (zero when none is): the queue's lag.
+	// ReadyTasks counts every Ready task, including those of Paused
+	// executions and retries whose time has not come: the queue's depth.
+	ReadyTasks   int64
+	RunningTasks int64
+	// OldestReadyTask is when the longest-waiting runnable task became
+	// ready (zero when none is): the queue's lag. Only work that could run
+	// now counts: a task whose ready time has come, of a Pending or Running
+	// execution; a Paused execution's tasks do not.
 	OldestReadyTask time.Time
 }

@@ -551,7 +551,7 @@ func (r *Runner) ExecutionEvents(ctx context.Context, id uuid.UUID) ([]Event, er
 			}
 		}
 		if !e.StartedAt.IsZero() && !logged[start{"", 0, e.StartedAt.UnixMicro()}] && !ExecutionStatus(e.Status).Terminal() {
-			out = append(out, Event{ExecutionID: id, Type: EventExecutionStarted, At: e.StartedAt})
+			out = append(out, Event{ExecutionID: id, Type: EventExecutionStarted, Worker: e.StartedBy, At: e.StartedAt})
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Event) int { return a.At.Compare(b.At) })
@@ -656,7 +656,7 @@ func (r *Runner) Cancel(ctx context.Context, id uuid.UUID) error {
 		}
 		var ups []store.TaskUpdate
 		var events []*store.Event
-		if !started.IsZero() {
+		if !started.At.IsZero() {
 			events = append(events, executionStartedEvent(sid, started, r.e.cfg.WorkerID))
 		}
 		events = append(events, &store.Event{ExecutionID: sid, Type: string(EventExecutionCancelled), Worker: r.e.cfg.WorkerID, CreatedAt: now})

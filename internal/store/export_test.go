@@ -8,3 +8,6 @@ func ExecOnPool(ctx context.Context, s Store, query string) error {
 	_, err := s.(*sqlStore).w.ExecContext(ctx, query)
 	return err
 }
+
+// MetricsTasksQuery is the text of the statement Metrics reads tasks with.
+func MetricsTasksQuery(s Store) string { return s.(*sqlStore).q.metricsTasks }

@@ -599,7 +599,7 @@ type queries struct {
 	metricsExec, metricsTasks                   string
 }
 
-const execCols = "id, workflow_name, workflow_version, status, input, output, error, created_at, started_at, completed_at, updated_at"
+const execCols = "id, workflow_name, workflow_version, status, input, output, error, created_at, started_at, completed_at, updated_at, started_by"
 
 const taskCols = "id, execution_id, workflow_name, name, deps, status, attempt, ready_at, context, error, claimed_by, heartbeat_at, recovery_count, started_at, completed_at"
 
@@ -671,13 +671,17 @@ RETURNING id`)
   output = COALESCE(u.output, e.output),
   error = CASE WHEN u.error <> '' THEN u.error ELSE e.error END,
   started_at = CASE WHEN e.started_at = 0 THEN u.started_at ELSE e.started_at END,
+  started_by = CASE WHEN e.started_at = 0 AND u.started_at > 0 THEN u.started_by ELSE e.started_by END,
   completed_at = CASE WHEN u.completed_at > 0 THEN u.completed_at ELSE e.completed_at END,
   updated_at = $1
 FROM ` + d.rows(2, execUpdateRow{}) + ` AS u
 WHERE e.id = u.eid AND e.status IN (u.f1, u.f2, u.f3, u.f4)
-RETURNING ` + d.returning("e.", "id, started_at"))
+RETURNING ` + d.returning("e.", "id, started_at, started_by"))
+	// started_by is set with started_at, by the same test of the old
+	// started_at (every SET expression reads the row as it was).
 	q.startExecutions = d.sql(`UPDATE {t}executions SET status = 'Running',
-  started_at = CASE WHEN started_at = 0 THEN $1 ELSE started_at END, updated_at = $2
+  started_at = CASE WHEN started_at = 0 THEN $1 ELSE started_at END,
+  started_by = CASE WHEN started_at = 0 THEN $4 ELSE started_by END, updated_at = $2
 WHERE id IN ` + d.list(3, "uuid") + ` AND status = 'Pending'
 RETURNING id`)
 	// Sorted by id in Go, not in SQL: an ORDER BY id invites the planner,
@@ -694,11 +698,11 @@ WHERE execution_id IN ` + d.list(1, "uuid") + ` AND status = 'Completed'`)
 	// its tasks' (kind 1), each a keyed lookup. Unordered (the tasks are
 	// sorted in Go), so that no plan walks a whole table in order.
 	q.executionTasks = d.sql(`SELECT 0, e.id, e.workflow_name, e.workflow_version, e.status, e.input, e.output,
- e.error, e.created_at, e.started_at, e.completed_at, e.updated_at,
+ e.error, e.created_at, e.started_at, e.completed_at, e.updated_at, e.started_by,
  0, e.id, '', '', '[]', '', 0, 0, NULL, '', '', 0, 0, 0, 0
 FROM {t}executions AS e WHERE e.id = $1
 UNION ALL
-SELECT 1, t.execution_id, '', '', '', '{}', NULL, '', 0, 0, 0, 0,
+SELECT 1, t.execution_id, '', '', '', '{}', NULL, '', 0, 0, 0, 0, NULL,
  t.id, t.execution_id, t.workflow_name, t.name, t.deps, t.status, t.attempt, t.ready_at, NULL, t.error,
  t.claimed_by, t.heartbeat_at, t.recovery_count, t.started_at, t.completed_at
 FROM {t}tasks AS t WHERE t.execution_id = $1`)
@@ -722,8 +726,20 @@ WHERE t.id IN ` + d.list(1, "bigint") + ` AND e.status = 'Cancelled'`)
   COALESCE(SUM(CASE WHEN completed_at > 0 AND started_at > 0 THEN completed_at - started_at ELSE 0 END), 0),
   COALESCE(SUM(CASE WHEN completed_at > 0 AND started_at > 0 THEN 1 ELSE 0 END), 0)
 FROM {t}executions GROUP BY status`)
-	q.metricsTasks = d.sql(`SELECT status, COUNT(*), COALESCE(MIN(ready_at), 0) FROM {t}tasks
-WHERE status IN ('Ready', 'Running') GROUP BY status`)
+	// One row: the Ready and Running tasks, each counted on its own
+	// partial index (tasks_ready_idx, tasks_running_idx: one count over
+	// both statuses matches neither index's predicate, and read the whole
+	// table), and the oldest ready_at of a runnable task: due ($1 is now),
+	// of an execution that may run (a paused execution's Ready task is
+	// not lag). The oldest walks tasks_ready_idx in order, as a claim
+	// does, and stops at the first task whose execution, looked up by
+	// primary key, is Pending or Running.
+	q.metricsTasks = d.sql(`SELECT
+  (SELECT COUNT(*) FROM {t}tasks WHERE status = 'Ready'),
+  (SELECT COUNT(*) FROM {t}tasks WHERE status = 'Running'),
+  COALESCE((SELECT c.ready_at FROM {t}tasks AS c JOIN {t}executions AS e ON e.id = c.execution_id
+    WHERE c.status = 'Ready' AND c.ready_at <= $1 AND e.status IN ('Pending', 'Running')
+    ORDER BY c.ready_at, c.id LIMIT 1), 0)`)
 	return q
 }
 
@@ -1088,11 +1104,12 @@ type execUpdateRow struct {
 	Error       string  `json:"error" pg:"text"`
 	StartedAt   int64   `json:"started_at" pg:"bigint"`
 	CompletedAt int64   `json:"completed_at" pg:"bigint"`
+	StartedBy   string  `json:"started_by" pg:"text"`
 }
 
-func (t *sqlTx) UpdateExecutions(ctx context.Context, ups []ExecutionUpdate) (map[string]time.Time, error) {
+func (t *sqlTx) UpdateExecutions(ctx context.Context, ups []ExecutionUpdate) (map[string]ExecutionStart, error) {
 	if len(ups) == 0 {
-		return map[string]time.Time{}, nil
+		return map[string]ExecutionStart{}, nil
 	}
 	rows := make([]execUpdateRow, len(ups))
 	for i, u := range ups {
@@ -1102,7 +1119,7 @@ func (t *sqlTx) UpdateExecutions(ctx context.Context, ups []ExecutionUpdate) (ma
 		var f [4]string // empty entries match no status
 		copy(f[:], u.From)
 		rows[i] = execUpdateRow{u.ID, f[0], f[1], f[2], f[3], u.To, docParam(u.Output), u.Error,
-			micros(u.StartedAt), micros(u.CompletedAt)}
+			micros(u.StartedAt), micros(u.CompletedAt), u.StartedBy}
 	}
 	args, err := t.s.d.rowArgs(rows)
 	if err != nil {
@@ -1113,14 +1130,15 @@ func (t *sqlTx) UpdateExecutions(ctx context.Context, ups []ExecutionUpdate) (ma
 		return nil, fmt.Errorf("store: update executions: %w", err)
 	}
 	defer rs.Close()
-	changed := make(map[string]time.Time, len(ups))
+	changed := make(map[string]ExecutionStart, len(ups))
 	for rs.Next() {
 		var id string
 		var started int64
-		if err := rs.Scan(&id, &started); err != nil {
+		var by sql.NullString
+		if err := rs.Scan(&id, &started, &by); err != nil {
 			return nil, fmt.Errorf("store: update executions: %w", err)
 		}
-		changed[id] = fromMicros(started)
+		changed[id] = ExecutionStart{At: fromMicros(started), By: by.String}
 	}
 	if err := rs.Err(); err != nil {
 		return nil, fmt.Errorf("store: update executions: %w", err)
@@ -1128,7 +1146,7 @@ func (t *sqlTx) UpdateExecutions(ctx context.Context, ups []ExecutionUpdate) (ma
 	return changed, nil
 }
 
-func (t *sqlTx) StartExecutions(ctx context.Context, ids []string, at time.Time) (map[string]bool, error) {
+func (t *sqlTx) StartExecutions(ctx context.Context, ids []string, at time.Time, worker string) (map[string]bool, error) {
 	changed := make(map[string]bool, len(ids))
 	if len(ids) == 0 {
 		return changed, nil
@@ -1137,7 +1155,7 @@ func (t *sqlTx) StartExecutions(ctx context.Context, ids []string, at time.Time)
 	if err != nil {
 		return nil, err
 	}
-	if err := collectIDs(ctx, t, changed, t.s.q.startExecutions, micros(at), micros(time.Now()), p); err != nil {
+	if err := collectIDs(ctx, t, changed, t.s.q.startExecutions, micros(at), micros(time.Now()), p, worker); err != nil {
 		return nil, fmt.Errorf("store: start executions: %w", err)
 	}
 	return changed, nil
@@ -1302,12 +1320,12 @@ type execScan struct {
 	e                                   Execution
 	created, started, completed, update int64
 	input                               string
-	output                              sql.NullString
+	output, startedBy                   sql.NullString
 }
 
 func (x *execScan) dest() []any {
 	return []any{&x.e.ID, &x.e.WorkflowName, &x.e.WorkflowVersion, &x.e.Status, &x.input, &x.output, &x.e.Error,
-		&x.created, &x.started, &x.completed, &x.update}
+		&x.created, &x.started, &x.completed, &x.update, &x.startedBy}
 }
 
 func (x *execScan) execution() *Execution {
@@ -1317,6 +1335,7 @@ func (x *execScan) execution() *Execution {
 		e.Output = []byte(x.output.String)
 	}
 	e.CreatedAt, e.StartedAt, e.CompletedAt, e.UpdatedAt = fromMicros(x.created), fromMicros(x.started), fromMicros(x.completed), fromMicros(x.update)
+	e.StartedBy = x.startedBy.String
 	return &e
 }
 
@@ -1610,27 +1629,10 @@ func (s *sqlStore) metrics(ctx context.Context, r reader) (*Metrics, error) {
 	if n > 0 {
 		m.AvgDuration = time.Duration(sum/n) * time.Microsecond
 	}
-	rows, err = r.query(ctx, s.q.metricsTasks)
-	if err != nil {
+	var oldest int64
+	if err := r.queryRow(ctx, s.q.metricsTasks, micros(time.Now())).Scan(&m.ReadyTasks, &m.RunningTasks, &oldest); err != nil {
 		return nil, fmt.Errorf("store: metrics: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var status string
-		var count, minReady int64
-		if err := rows.Scan(&status, &count, &minReady); err != nil {
-			return nil, fmt.Errorf("store: metrics: %w", err)
-		}
-		switch status {
-		case "Ready":
-			m.ReadyTasks = count
-			m.OldestReadyTask = fromMicros(minReady)
-		case "Running":
-			m.RunningTasks = count
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: metrics: %w", err)
-	}
+	m.OldestReadyTask = fromMicros(oldest)
 	return m, nil
 }

@@ -32,6 +32,10 @@ type Execution struct {
 	StartedAt       time.Time // zero until the first task starts
 	CompletedAt     time.Time // zero until terminal
 	UpdatedAt       time.Time
+	// StartedBy is the worker that started the execution (set with
+	// StartedAt); empty until then, and in rows written before the
+	// column existed.
+	StartedBy string
 }
 
 // Task is one row of the tasks table: one task of one execution.
@@ -101,13 +105,23 @@ type TaskUpdate struct {
 // ExecutionUpdate is a guarded transition of one execution: it applies
 // only when the row's status is one of From.
 type ExecutionUpdate struct {
-	ID          string
-	From        []string
-	To          string
-	Output      []byte    // set when non-nil
-	Error       string    // set when non-empty
-	StartedAt   time.Time // set when non-zero and not already set
+	ID        string
+	From      []string
+	To        string
+	Output    []byte    // set when non-nil
+	Error     string    // set when non-empty
+	StartedAt time.Time // set when non-zero and not already set
+	// StartedBy is the worker recorded with StartedAt, when this update
+	// sets it.
+	StartedBy   string
 	CompletedAt time.Time // set when non-zero
+}
+
+// ExecutionStart is when, and by which worker, an execution started.
+// By is empty for an execution started before the store recorded it.
+type ExecutionStart struct {
+	At time.Time // zero: never started
+	By string
 }
 
 // ClaimParams selects the tasks a worker claims.
@@ -150,12 +164,17 @@ type ExecutionFilter struct {
 
 // Metrics summarises a store's executions.
 type Metrics struct {
-	ByStatus        map[string]int64
-	Total           int64
-	AvgDuration     time.Duration // over terminal executions that started
-	ReadyTasks      int64
-	RunningTasks    int64
-	OldestReadyTask time.Time // zero when none is ready
+	ByStatus    map[string]int64
+	Total       int64
+	AvgDuration time.Duration // over terminal executions that started
+	// ReadyTasks counts every Ready task: those of paused executions and
+	// retries not yet due included (the queue's depth, read from the
+	// ready-task index alone).
+	ReadyTasks   int64
+	RunningTasks int64
+	// OldestReadyTask is the earliest ready_at of a runnable task: one
+	// that is due, of a Pending or Running execution (zero when none is).
+	OldestReadyTask time.Time
 }
 
 // Store is the engine's database. All methods are safe for concurrent use.
@@ -198,14 +217,13 @@ type Tx interface {
 	// the rows that changed.
 	UpdateTasks(ctx context.Context, ups []TaskUpdate) (map[int64]bool, error)
 	// UpdateExecutions applies guarded execution transitions and returns the
-	// executions that changed, each with its started_at after the update
-	// (zero: never started).
-	UpdateExecutions(ctx context.Context, ups []ExecutionUpdate) (map[string]time.Time, error)
+	// executions that changed, each with its start after the update.
+	UpdateExecutions(ctx context.Context, ups []ExecutionUpdate) (map[string]ExecutionStart, error)
 	// StartExecutions moves the executions that are Pending to Running,
-	// started at at, and returns the ids of those that moved. It is
-	// UpdateExecutions for the commonest transition, with one parameter
-	// row per execution instead of ten.
-	StartExecutions(ctx context.Context, ids []string, at time.Time) (map[string]bool, error)
+	// started at at by worker (unless already started), and returns the
+	// ids of those that moved. It is UpdateExecutions for the commonest
+	// transition, with one parameter row per execution instead of ten.
+	StartExecutions(ctx context.Context, ids []string, at time.Time, worker string) (map[string]bool, error)
 	// TaskStates returns every task of the executions (id, execution,
 	// workflow, name, deps, status, attempt, error), without contexts, in insertion order.
 	TaskStates(ctx context.Context, executionIDs []string) ([]*Task, error)

@@ -198,16 +198,25 @@ func updateExecs(t testing.TB, s store.Store, ups ...store.ExecutionUpdate) map[
 }
 
 // updateExecsStarted applies ups and returns what UpdateExecutions does:
-// the executions that changed, with their started_at.
-func updateExecsStarted(t testing.TB, s store.Store, ups ...store.ExecutionUpdate) map[string]time.Time {
+// the executions that changed, with their start.
+func updateExecsStarted(t testing.TB, s store.Store, ups ...store.ExecutionUpdate) map[string]store.ExecutionStart {
 	t.Helper()
-	var got map[string]time.Time
+	var got map[string]store.ExecutionStart
 	write(t, s, func(ctx context.Context, tx store.Tx) error {
 		var err error
 		got, err = tx.UpdateExecutions(ctx, ups)
 		return err
 	})
 	return got
+}
+
+// taskIDs returns the ids of the named tasks.
+func taskIDs(byName map[string]*store.Task, names ...string) []int64 {
+	ids := make([]int64, len(names))
+	for i, n := range names {
+		ids[i] = byName[n].ID
+	}
+	return ids
 }
 
 // key names a task across executions.
@@ -985,23 +994,39 @@ func testStartExecutions(t *testing.T, open func(t *testing.T) store.Store) {
 		var got map[string]bool
 		write(t, s, func(ctx context.Context, tx store.Tx) error {
 			var err error
-			got, err = tx.StartExecutions(ctx, ids, s1)
+			got, err = tx.StartExecutions(ctx, ids, s1, "w-start")
 			return err
 		})
 		return got
 	}
-	updateExecs(t, s, store.ExecutionUpdate{ID: running.ID, From: []string{"Pending"}, To: "Running", StartedAt: s0})
+	updateExecs(t, s, store.ExecutionUpdate{ID: running.ID, From: []string{"Pending"}, To: "Running", StartedAt: s0, StartedBy: "w-first"})
 	checkExecIDs(t, "start", start(pending.ID, running.ID, done.ID, newID(t), pending.ID), pending.ID)
+	listed := map[string]*store.Execution{}
+	page, err := s.ListExecutions(context.Background(), store.ExecutionFilter{})
+	if err != nil {
+		t.Fatalf("ListExecutions: %v", err)
+	}
+	for _, e := range page {
+		listed[e.ID] = e
+	}
 	for _, c := range []struct {
 		e       *store.Execution
 		status  string
 		started time.Time
-	}{{pending, "Running", s1}, {running, "Running", s0}, {done, "Completed", time.Time{}}} {
+		by      string
+	}{{pending, "Running", s1, "w-start"}, {running, "Running", s0, "w-first"}, {done, "Completed", time.Time{}, ""}} {
 		got := getExec(t, s, c.e.ID)
 		if got.Status != c.status {
 			t.Errorf("execution %s: status %s, want %s", c.e.ID, got.Status, c.status)
 		}
 		checkTime(t, "StartedAt", got.StartedAt, c.started)
+		withTasks, _, err := s.GetExecutionTasks(context.Background(), c.e.ID)
+		if err != nil {
+			t.Fatalf("GetExecutionTasks: %v", err)
+		}
+		if got.StartedBy != c.by || withTasks.StartedBy != c.by || listed[c.e.ID] == nil || listed[c.e.ID].StartedBy != c.by {
+			t.Errorf("execution %s: StartedBy %q (GetExecutionTasks %q, listed %v), want %q", c.e.ID, got.StartedBy, withTasks.StartedBy, listed[c.e.ID], c.by)
+		}
 	}
 	checkExecIDs(t, "start again", start(pending.ID))
 	checkExecIDs(t, "start none", start())
@@ -1015,8 +1040,11 @@ func testUpdateExecutionsFields(t *testing.T, open func(t *testing.T) store.Stor
 
 	before := time.Now().Truncate(time.Microsecond)
 	s1, s2, c1 := at(time.Second+999*time.Nanosecond), at(5*time.Second), at(time.Minute+1)
-	checkExecIDs(t, "start", updateExecs(t, s, store.ExecutionUpdate{ID: e.ID, From: []string{"Pending"}, To: "Running", StartedAt: s1}), e.ID)
+	checkExecIDs(t, "start", updateExecs(t, s, store.ExecutionUpdate{ID: e.ID, From: []string{"Pending"}, To: "Running", StartedAt: s1, StartedBy: "w1"}), e.ID)
 	got := getExec(t, s, e.ID)
+	if got.StartedBy != "w1" {
+		t.Errorf("StartedBy = %q, want w1", got.StartedBy)
+	}
 	if got.Status != "Running" || got.Output != nil || got.Error != "" {
 		t.Errorf("after start = {%s, output %q, error %q}, want {Running, nil, \"\"}", got.Status, got.Output, got.Error)
 	}
@@ -1027,13 +1055,21 @@ func testUpdateExecutionsFields(t *testing.T, open func(t *testing.T) store.Stor
 		t.Errorf("UpdatedAt = %v, want the time of the update (between %v and now)", got.UpdatedAt, before)
 	}
 
-	// StartedAt is set only once, and the update returns the one kept.
-	started := updateExecsStarted(t, s, store.ExecutionUpdate{ID: e.ID, From: []string{"Running"}, To: "Running", StartedAt: s2})
+	// StartedAt (and StartedBy with it) is set only once, and the update
+	// returns the start kept.
+	started := updateExecsStarted(t, s, store.ExecutionUpdate{ID: e.ID, From: []string{"Running"}, To: "Running", StartedAt: s2, StartedBy: "w2"})
 	if len(started) != 1 {
 		t.Fatalf("start again changed %v, want %s", started, e.ID)
 	}
-	checkTime(t, "StartedAt returned by a second start", started[e.ID], s1)
-	checkTime(t, "StartedAt after a second StartedAt", getExec(t, s, e.ID).StartedAt, s1)
+	checkTime(t, "StartedAt returned by a second start", started[e.ID].At, s1)
+	if started[e.ID].By != "w1" {
+		t.Errorf("StartedBy returned by a second start = %q, want w1", started[e.ID].By)
+	}
+	got = getExec(t, s, e.ID)
+	checkTime(t, "StartedAt after a second StartedAt", got.StartedAt, s1)
+	if got.StartedBy != "w1" {
+		t.Errorf("StartedBy after a second start = %q, want w1", got.StartedBy)
+	}
 
 	checkExecIDs(t, "fail", updateExecs(t, s, store.ExecutionUpdate{ID: e.ID, From: []string{"Running"}, To: "Failed",
 		Output: []byte(`{"result": [1, "two"]}`), Error: "task x failed", CompletedAt: c1}), e.ID)
@@ -1056,12 +1092,15 @@ func testUpdateExecutionsFields(t *testing.T, open func(t *testing.T) store.Stor
 	checkTime(t, "StartedAt", got.StartedAt, s1)
 
 	// Zero StartedAt leaves an unstarted execution unstarted, and says so.
-	started = updateExecsStarted(t, s, store.ExecutionUpdate{ID: never.ID, From: []string{"Pending"}, To: "Cancelled", CompletedAt: c1})
-	if st, ok := started[never.ID]; !ok || len(started) != 1 || !st.IsZero() {
-		t.Errorf("cancel unstarted returned %v, want %s with a zero started_at", started, never.ID)
+	started = updateExecsStarted(t, s, store.ExecutionUpdate{ID: never.ID, From: []string{"Pending"}, To: "Cancelled", CompletedAt: c1, StartedBy: "w3"})
+	if st, ok := started[never.ID]; !ok || len(started) != 1 || !st.At.IsZero() || st.By != "" {
+		t.Errorf("cancel unstarted returned %v, want %s with a zero start", started, never.ID)
 	}
 	got = getExec(t, s, never.ID)
 	checkTime(t, "StartedAt of a never-started execution", got.StartedAt, time.Time{})
+	if got.StartedBy != "" {
+		t.Errorf("StartedBy of a never-started execution = %q, want empty (a StartedBy without StartedAt is ignored)", got.StartedBy)
+	}
 	checkTime(t, "CompletedAt", got.CompletedAt, c1)
 	if got.Output != nil {
 		t.Errorf("Output = %q, want nil", got.Output)
@@ -1600,7 +1639,12 @@ func testMetrics(t *testing.T, open func(t *testing.T) store.Store) {
 	cancelled := newExec(t, "wf", "Pending")
 	running := newExec(t, "wf", "Pending")
 	pending := newExec(t, "wf", "Pending")
-	insert(t, s, []*store.Execution{c1, c2, f1, cancelled, running, pending}, []*store.Task{
+	// A paused execution's Ready task is older than any other, and a retry
+	// not yet due: both count as Ready tasks, neither as lag.
+	paused := newExec(t, "wf", "Paused")
+	insert(t, s, []*store.Execution{c1, c2, f1, cancelled, running, pending, paused}, []*store.Task{
+		newTask(paused, "p", "Ready", at(-time.Hour)),
+		newTask(running, "later", "Ready", time.Now().Add(time.Hour)),
 		newTask(pending, "r1", "Ready", at(-5*time.Second+3)),
 		newTask(pending, "r2", "Ready", at(-time.Second)),
 		newTask(pending, "r3", "Ready", at(time.Second)),
@@ -1620,21 +1664,41 @@ func testMetrics(t *testing.T, open func(t *testing.T) store.Store) {
 	if err != nil {
 		t.Fatalf("Metrics: %v", err)
 	}
-	wantBy := map[string]int64{"Completed": 2, "Failed": 1, "Cancelled": 1, "Running": 1, "Pending": 1}
+	wantBy := map[string]int64{"Completed": 2, "Failed": 1, "Cancelled": 1, "Running": 1, "Pending": 1, "Paused": 1}
 	if !maps.Equal(m.ByStatus, wantBy) {
 		t.Errorf("ByStatus = %v, want %v", m.ByStatus, wantBy)
 	}
-	if m.Total != 6 {
-		t.Errorf("Total = %d, want 6", m.Total)
+	if m.Total != 7 {
+		t.Errorf("Total = %d, want 7", m.Total)
 	}
 	// (10s + 20.0005s + 29.9995s) / 3 over the three that started and ended.
 	if m.AvgDuration != 20*time.Second {
 		t.Errorf("AvgDuration = %v, want 20s", m.AvgDuration)
 	}
-	if m.ReadyTasks != 3 || m.RunningTasks != 2 {
-		t.Errorf("ReadyTasks, RunningTasks = %d, %d; want 3, 2", m.ReadyTasks, m.RunningTasks)
+	if m.ReadyTasks != 5 || m.RunningTasks != 2 {
+		t.Errorf("ReadyTasks, RunningTasks = %d, %d; want 5, 2", m.ReadyTasks, m.RunningTasks)
 	}
-	checkTime(t, "OldestReadyTask", m.OldestReadyTask, at(-5*time.Second))
+	checkTime(t, "OldestReadyTask (runnable work only)", m.OldestReadyTask, at(-5*time.Second))
+
+	// Nothing runnable: only the paused execution's task and the retry
+	// not yet due are Ready.
+	updateTasksOf := func(e *store.Execution, names ...string) {
+		t.Helper()
+		byName := tasksByName(t, s, e.ID)
+		var ups []store.TaskUpdate
+		for _, n := range names {
+			ups = append(ups, store.TaskUpdate{ID: byName[n].ID, From: "Ready", To: "Skipped"})
+		}
+		checkTaskIDs(t, "skip", updateTasks(t, s, ups...), taskIDs(byName, names...)...)
+	}
+	updateTasksOf(pending, "r1", "r2", "r3")
+	m, err = s.Metrics(ctx)
+	if err != nil {
+		t.Fatalf("Metrics: %v", err)
+	}
+	if m.ReadyTasks != 2 || !m.OldestReadyTask.IsZero() {
+		t.Errorf("with a paused execution's task and a retry not yet due: ReadyTasks %d, OldestReadyTask %v; want 2, zero", m.ReadyTasks, m.OldestReadyTask)
+	}
 }
 
 func testEmptyArguments(t *testing.T, open func(t *testing.T) store.Store) {
