@@ -99,8 +99,9 @@ type TenantInfo struct {
 // NewAdmin connects to the database at adminURL, a postgres:// or
 // postgresql:// URL of a role with CREATEROLE (or a superuser) that may
 // create schemas in the database. Other URLs are refused with an error
-// wrapping [cloacina.ErrUnsupportedDatabase]. Errors never contain the
-// URL's password.
+// wrapping [cloacina.ErrUnsupportedDatabase]; a role lacking a privilege
+// (see [Admin.CheckPrivileges]) with a [*PrivilegeError] naming it.
+// Errors never contain the URL's password.
 func NewAdmin(ctx context.Context, adminURL string) (*Admin, error) {
 	if !strings.HasPrefix(adminURL, "postgres://") && !strings.HasPrefix(adminURL, "postgresql://") {
 		return nil, fmt.Errorf("%w: tenant admin needs a postgres:// or postgresql:// URL, got %s",
@@ -128,19 +129,55 @@ func NewAdmin(ctx context.Context, adminURL string) (*Admin, error) {
 	if err != nil {
 		return nil, a.redact(fmt.Errorf("tenant: connecting to %s: %w", cloacina.RedactURL(adminURL), err))
 	}
-	var canCreateRoles bool
-	err = a.pool.QueryRow(ctx, `SELECT current_database(), current_user, rolsuper OR rolcreaterole
-FROM pg_roles WHERE rolname = current_user`).Scan(&a.database, &a.user, &canCreateRoles)
+	err = a.pool.QueryRow(ctx, `SELECT current_database(), current_user`).Scan(&a.database, &a.user)
 	if err != nil {
 		a.pool.Close()
 		return nil, a.redact(fmt.Errorf("tenant: connecting to %s: %w", cloacina.RedactURL(adminURL), err))
 	}
-	if !canCreateRoles {
+	if err := a.CheckPrivileges(ctx); err != nil {
 		a.pool.Close()
-		return nil, fmt.Errorf("tenant: admin role %q has neither CREATEROLE nor SUPERUSER", a.user)
+		return nil, err
 	}
 	a.db = stdlib.OpenDBFromPool(a.pool)
 	return a, nil
+}
+
+// CheckPrivileges checks that the admin role has what [Admin] needs, and
+// returns a [*PrivilegeError] (wrapping [ErrMissingPrivilege]) naming the
+// first privilege it lacks:
+//
+//   - CREATEROLE (or SUPERUSER), to create, alter and drop tenant roles;
+//   - CREATE on the database, to create the tenants' schemas;
+//   - CONNECT on the database (PUBLIC has it by default), which it grants
+//     to each tenant role.
+//
+// Nothing else is needed: the admin owns the schemas it creates, and on
+// PostgreSQL 16 and later a CREATEROLE role holds ADMIN OPTION on the
+// roles it creates, which GrantTenantRole and RemoveTenant use. [NewAdmin]
+// calls it.
+func (a *Admin) CheckPrivileges(ctx context.Context) error {
+	var super, createRole, createDB, connect bool
+	err := a.pool.QueryRow(ctx, `SELECT rolsuper, rolcreaterole,
+  has_database_privilege(current_database(), 'CREATE'), has_database_privilege(current_database(), 'CONNECT')
+FROM pg_roles WHERE rolname = current_user`).Scan(&super, &createRole, &createDB, &connect)
+	if err != nil {
+		return a.redact(fmt.Errorf("tenant: checking the admin role's privileges: %w", err))
+	}
+	db := fmt.Sprintf("database %q", a.database)
+	switch {
+	case super:
+		return nil
+	case !createRole:
+		return &PrivilegeError{Role: a.user, Privilege: "CREATEROLE",
+			Why: "to create tenant roles: ALTER ROLE " + pgx.Identifier{a.user}.Sanitize() + " CREATEROLE"}
+	case !createDB:
+		return &PrivilegeError{Role: a.user, Privilege: "CREATE", On: db,
+			Why: "to create tenant schemas: GRANT CREATE ON DATABASE " + pgx.Identifier{a.database}.Sanitize() + " TO " + pgx.Identifier{a.user}.Sanitize()}
+	case !connect:
+		return &PrivilegeError{Role: a.user, Privilege: "CONNECT", On: db,
+			Why: "to let tenant roles connect: GRANT CONNECT ON DATABASE " + pgx.Identifier{a.database}.Sanitize() + " TO " + pgx.Identifier{a.user}.Sanitize()}
+	}
+	return nil
 }
 
 // Close closes the admin's connections.
@@ -569,9 +606,11 @@ func firstWords(q string) string {
 	return strings.TrimSpace(q)
 }
 
-// redactError returns err with every secret, in the forms a URL or SQL
-// text may hold it, removed from its message. errors.Is and errors.As
-// still see the original error.
+// redactError returns err with every secret removed from its message
+// where it stands as a password (see redactPasswordText): a name or word
+// that merely equals a password is left alone. A SCRAM verifier
+// ("SCRAM-SHA-256$...") is removed wherever it appears. errors.Is and
+// errors.As still see the original error.
 func redactError(err error, secrets ...string) error {
 	if err == nil {
 		return nil
@@ -579,7 +618,11 @@ func redactError(err error, secrets ...string) error {
 	msg := err.Error()
 	redacted := msg
 	for _, s := range secrets {
-		redacted = redactSecretText(redacted, s)
+		if strings.HasPrefix(s, scramPrefix) {
+			redacted = redactSecretText(redacted, s)
+		} else {
+			redacted = redactPasswordText(redacted, s)
+		}
 	}
 	if redacted == msg {
 		return err

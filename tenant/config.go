@@ -81,20 +81,52 @@ func readEnvFile(path string) (map[string]string, error) {
 
 // ReadEnvFile returns the variables of a .env file (KEY=value lines, as
 // read by github.com/joho/godotenv). A missing file is an error wrapping
-// fs.ErrNotExist; a malformed one wraps [ErrInvalidConfig] and says where
-// the file is but not what it holds, since it may hold secrets.
+// fs.ErrNotExist; a malformed one wraps [ErrInvalidConfig] and says which
+// file and line (e.g. "env file .env is malformed at line 3") but not what
+// the line holds, since it may hold secrets.
 func ReadEnvFile(path string) (map[string]string, error) {
-	vars, err := godotenv.Read(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("tenant: reading env file: %w", err)
-		}
+		return nil, fmt.Errorf("tenant: reading env file: %w", err)
+	}
+	vars, err := godotenv.UnmarshalBytes(data)
+	if err != nil {
 		// The parser's messages quote the file's text, which may hold
 		// secrets: say only where the problem is.
+		if line := badEnvLine(data); line > 0 {
+			return nil, fmt.Errorf("%w: env file %s is malformed at line %d", ErrInvalidConfig, path, line)
+		}
 		return nil, fmt.Errorf("%w: env file %s is malformed", ErrInvalidConfig, path)
 	}
 	return vars, nil
+}
+
+// maxEnvLines bounds the files whose bad line badEnvLine looks for.
+const maxEnvLines = 10000
+
+// badEnvLine returns the line of a malformed .env file where parsing goes
+// wrong for good: the first line L such that the file cut after line L,
+// or after any later line, does not parse. (A quoted value spanning lines
+// makes a cut inside it fail, but a later cut parses again.) It returns 0
+// when it cannot tell.
+func badEnvLine(data []byte) int {
+	lines := strings.SplitAfter(string(data), "\n")
+	if len(lines) > maxEnvLines {
+		return 0
+	}
+	bad := 0
+	var prefix strings.Builder
+	for i, l := range lines {
+		prefix.WriteString(l)
+		if _, err := godotenv.Unmarshal(prefix.String()); err != nil {
+			if bad == 0 {
+				bad = i + 1
+			}
+		} else {
+			bad = 0
+		}
+	}
+	return bad
 }
 
 // LoadConfigFrom is LoadConfig over a given lookup function (for tests), e.g. os.LookupEnv.

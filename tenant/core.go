@@ -84,9 +84,17 @@ type slot struct {
 	// Guarded by manager.mu.
 	uses int
 	idle chan struct{}
-	// used is when the runner was last handed out or given back (see
-	// touch); guarded by manager.mu. Idle closing goes by it.
-	used time.Time
+	// used is when the runner was last handed out or given back, and
+	// touches counts those moments; guarded by manager.mu. Idle closing
+	// goes by them.
+	used    time.Time
+	touches uint64
+}
+
+// touch records a use of the slot's runner. The caller holds manager.mu.
+func (s *slot) touch() {
+	s.used = time.Now()
+	s.touches++
 }
 
 // deleteTimeout bounds deleting a tenant's data once the context of Remove
@@ -174,7 +182,7 @@ func (m *manager) runner(ctx context.Context, tenantID string, create bool) (*cl
 	m.mu.Lock()
 	if s := m.slots[tenantID]; s != nil && s.runner != nil {
 		r := s.runner
-		s.used = time.Now()
+		s.touch()
 		m.mu.Unlock()
 		return r, nil
 	}
@@ -188,7 +196,7 @@ func (m *manager) runner(ctx context.Context, tenantID string, create bool) (*cl
 	m.mu.Lock()
 	r := s.runner // opened while this call waited
 	if r != nil {
-		s.used = time.Now()
+		s.touch()
 	}
 	m.mu.Unlock()
 	if r != nil {
@@ -224,7 +232,8 @@ func (m *manager) runner(ctx context.Context, tenantID string, create bool) (*cl
 		}
 		return nil, ErrManagerClosed
 	}
-	s.runner, s.used = r, time.Now()
+	s.runner = r
+	s.touch()
 	m.mu.Unlock()
 	return r, nil
 }
@@ -290,7 +299,7 @@ func (m *manager) use(ctx context.Context, tenantID string, create bool) (r *clo
 		}
 		if s := m.slots[tenantID]; s != nil && s.runner != nil {
 			s.uses++
-			s.used = time.Now()
+			s.touch()
 			m.ops.Add(1)
 			r := s.runner
 			m.mu.Unlock()
@@ -308,7 +317,7 @@ func (m *manager) use(ctx context.Context, tenantID string, create bool) (r *clo
 func (m *manager) unuse(id string, s *slot) {
 	m.mu.Lock()
 	s.uses--
-	s.used = time.Now()
+	s.touch()
 	if s.uses == 0 && s.idle != nil {
 		close(s.idle)
 		s.idle = nil
@@ -340,10 +349,11 @@ func (m *manager) idleTenants(idle time.Duration) []string {
 // lock. It reports whether it shut the runner down. It never waits for a
 // lock, so it may be called while holding another tenant's lock.
 //
-// While it decides, the slot has no runner and its lock is held: a call
-// arriving then waits for the lock and finds the runner again if it
-// stays, or opens a new one once this one is shut down. Runners handed out
-// before (Runner, ExistingRunner) end their calls with
+// The runner stays in its slot while busy decides, so that calls arriving
+// meanwhile use it as usual; any such call (it changes the slot's use
+// time) keeps the runner open. Once the runner is taken out, calls wait
+// for the tenant's lock and open a new runner after the shutdown. Runners
+// handed out before (Runner, ExistingRunner) end their calls with
 // [cloacina.ErrRunnerClosed]: call Runner again.
 func (m *manager) evict(ctx context.Context, id string, busy func(context.Context, *cloacina.Runner) bool, after func(context.Context)) bool {
 	m.mu.Lock()
@@ -360,21 +370,19 @@ func (m *manager) evict(ctx context.Context, id string, busy func(context.Contex
 	}
 	s.refs++
 	m.ops.Add(1)
-	r := s.runner
-	s.runner = nil
+	r, touches := s.runner, s.touches
 	m.mu.Unlock()
 	defer m.unlock(id, s)
 
 	keep := busy(ctx, r)
 	m.mu.Lock()
-	if keep && !m.closed {
-		s.runner = r
+	if keep || m.closed || s.runner != r || s.uses > 0 || s.touches != touches {
+		// Busy, used meanwhile, or taken by Close, which shuts it down.
 		m.mu.Unlock()
 		return false
 	}
+	s.runner = nil
 	m.mu.Unlock()
-	// Close, should it have run meanwhile, did not see the runner: shut it
-	// down here in any case.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteTimeout)
 	defer cancel()
 	if err := r.Shutdown(sctx); err != nil {

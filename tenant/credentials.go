@@ -96,7 +96,7 @@ func (c TenantCredentials) LogValue() slog.Value {
 // [cloacina.RedactURL] and, should the password survive that (a string it
 // could not parse), removes the password itself, plain or escaped.
 func redactCredentialURL(raw, password string) string {
-	return redactSecretText(cloacina.RedactURL(raw), password)
+	return redactPasswordText(cloacina.RedactURL(raw), password)
 }
 
 // redactSecretText replaces secret in s, in the forms a URL or SQL text may
@@ -105,16 +105,82 @@ func redactSecretText(s, secret string) string {
 	if secret == "" {
 		return s
 	}
-	for _, form := range []string{
+	for _, form := range secretForms(secret) {
+		s = strings.ReplaceAll(s, form, redactedPassword)
+	}
+	return s
+}
+
+// scramPrefix starts every SCRAM-SHA-256 verifier.
+const scramPrefix = "SCRAM-SHA-256$"
+
+// redactPasswordText replaces password in s where it stands as a
+// password, in any of the forms redactSecretText knows: the password of a
+// URL's user information (":" before it, "@" after it), the value of a
+// password parameter (password=, in a URL query or a key=value connection
+// string, quoted or not) and a SQL string after the PASSWORD keyword.
+// Elsewhere, such as in a role name that happens to equal the password, s
+// is left as it is.
+func redactPasswordText(s, password string) string {
+	if password == "" {
+		return s
+	}
+	for _, form := range secretForms(password) {
+		var b strings.Builder
+		rest := s
+		for {
+			i := strings.Index(rest, form)
+			if i < 0 {
+				b.WriteString(rest)
+				break
+			}
+			before, after := s[:len(s)-len(rest)+i], rest[i+len(form):]
+			b.WriteString(rest[:i])
+			if passwordSlot(before, after) {
+				b.WriteString(redactedPassword)
+			} else {
+				b.WriteString(form)
+			}
+			rest = after
+		}
+		s = b.String()
+	}
+	return s
+}
+
+// passwordSlot reports whether text between before and after stands as a
+// password.
+func passwordSlot(before, after string) bool {
+	lower := strings.ToLower(before)
+	ends := func(suffixes ...string) bool {
+		for _, x := range suffixes {
+			if strings.HasSuffix(lower, x) {
+				return true
+			}
+		}
+		return false
+	}
+	endsValue := after == "" || strings.ContainsRune(" \t\n&'\";)`,", rune(after[0]))
+	switch {
+	case strings.HasSuffix(before, ":") && strings.HasPrefix(after, "@"):
+		return true // scheme://user:PASSWORD@host
+	case ends("password=", "password = ", "password='", "password = '", `password="`, "password:", "password: "):
+		return endsValue
+	case ends("password '", "password e'"):
+		return strings.HasPrefix(after, "'")
+	}
+	return false
+}
+
+// secretForms returns the forms a URL or SQL text may hold secret in.
+func secretForms(secret string) []string {
+	return []string{
 		secret,
 		strings.TrimPrefix(url.UserPassword("", secret).String(), ":"),
 		url.QueryEscape(secret),
 		url.PathEscape(secret),
 		strings.ReplaceAll(secret, "'", "''"),
-	} {
-		s = strings.ReplaceAll(s, form, redactedPassword)
 	}
-	return s
 }
 
 // generatedPasswordBytes is the entropy of a generated password: 256 bits.
