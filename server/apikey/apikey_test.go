@@ -500,7 +500,8 @@ func testNoSecretsPrinted(t *testing.T, open opener) {
 	}
 }
 
-func TestPostgresTableInPublic(t *testing.T) {
+// TestPostgresTableSchema: on a fresh database the table is in Schema.
+func TestPostgresTableSchema(t *testing.T) {
 	ctx := testCtx(t)
 	u := pgtest.Shared(t).NewDatabase(t)
 	s := openStore(t, u)
@@ -508,8 +509,8 @@ func TestPostgresTableInPublic(t *testing.T) {
 	if err := s.db.QueryRowContext(ctx, `SELECT table_schema FROM information_schema.tables WHERE table_name = $1`, TableName).Scan(&schema); err != nil {
 		t.Fatal(err)
 	}
-	if schema != "public" {
-		t.Fatalf("table in schema %q, want public", schema)
+	if schema != Schema || s.Table() != `"`+Schema+`".`+TableName {
+		t.Fatalf("table in schema %q (%s), want %s", schema, s.Table(), Schema)
 	}
 }
 
