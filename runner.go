@@ -84,8 +84,15 @@ func NewRunner(ctx context.Context, databaseURL string, opts ...Option) (*Runner
 
 // NewRunnerWithSchema is the short form of NewRunner with [WithSchema],
 // mirroring the original's DefaultRunner::with_schema: a runner for one
-// tenant's PostgreSQL schema, created and migrated when missing.
+// tenant's PostgreSQL schema, created and migrated when missing. schema
+// must name a tenant: "" (which would run in the public schema) is refused
+// with an error wrapping [ErrInvalidTenantID] and [ErrInvalidOption]; use
+// NewRunner for the default schema.
 func NewRunnerWithSchema(ctx context.Context, databaseURL, schema string, opts ...Option) (*Runner, error) {
+	if schema == "" {
+		return nil, fmt.Errorf("%w: %w: NewRunnerWithSchema needs a schema name (use NewRunner for the default schema)",
+			ErrInvalidTenantID, ErrInvalidOption)
+	}
 	return NewRunner(ctx, databaseURL, append(slices.Clip(opts), WithSchema(schema))...)
 }
 

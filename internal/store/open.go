@@ -260,10 +260,8 @@ func connectSQLite(cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("store: creating folder for %s: %w", path, err)
-		}
+	if err := createPrivate(path); err != nil {
+		return nil, err
 	}
 	dsn := func(txlock string) string {
 		v := url.Values{}
@@ -292,6 +290,53 @@ func connectSQLite(cfg Config) (*DB, error) {
 	r.SetMaxIdleConns(cfg.PoolSize)
 	r.SetConnMaxIdleTime(0)
 	return &DB{kind: "sqlite", url: cfg.URL, w: w, r: r}, nil
+}
+
+// createPrivate creates the folders of a SQLite database's path that are
+// missing, with mode 0700, and the database file, when missing, empty
+// with mode 0600 (an empty file is a new database to SQLite), whatever
+// the process's umask: the file holds tenants' contexts, and SQLite gives
+// the -wal and -shm files it derives from it the same mode. What exists
+// already keeps its mode.
+func createPrivate(path string) error {
+	dir := filepath.Dir(path)
+	// The folders to create, innermost first.
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if len(missing) > 0 {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("store: creating folder for %s: %w", path, err)
+		}
+		for _, d := range missing {
+			if err := os.Chmod(d, 0o700); err != nil {
+				return fmt.Errorf("store: creating folder for %s: %w", path, err)
+			}
+		}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: creating %s: %w", path, err)
+	}
+	// The umask may have taken bits away (it cannot add any).
+	err = f.Chmod(0o600)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("store: creating %s: %w", path, err)
+	}
+	return nil
 }
 
 // MaxNameLength is the longest schema (tenant) name: PostgreSQL's
