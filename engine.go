@@ -146,7 +146,7 @@ func (c Config) NewEngine(ctx context.Context) (*Engine, error) {
 		e.listenCancel, e.listenDone = cancel, make(chan struct{})
 		go func() {
 			defer close(e.listenDone)
-			_ = db.Listen(lctx, cfg.ListenURL, e.notified, e.markAllHot)
+			_ = db.ListenChecked(lctx, cfg.ListenURL, e.notified, e.markAllHot, e.listenUndelivered)
 		}()
 	}
 	return e, nil
@@ -330,6 +330,21 @@ func (e *Engine) notified(schema, sender string) {
 	if t != nil {
 		e.signal()
 	}
+}
+
+// listenUndelivered warns that the LISTEN connection did not receive a
+// notification sent through the pool (see store.DB.ListenChecked): work
+// from other processes is then found by polling alone, up to PollInterval
+// late.
+func (e *Engine) listenUndelivered() {
+	direct := "set it to a direct connection to the server"
+	if e.cfg.ListenURL == "" {
+		direct = "set it (WithListenURL, Config.ListenURL) to a direct connection to the server"
+	}
+	e.log.Warn("notifications sent through the pool do not reach the LISTEN connection: "+
+		"LISTEN goes through a transaction pooler (PgBouncer in transaction mode) or to another database; "+
+		direct+"; until then work from other processes is found by polling",
+		"listen_url_set", e.cfg.ListenURL != "", "probe_wait", store.ListenProbeWait)
 }
 
 // markAllHot makes every tenant look for work: called when the listener

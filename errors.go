@@ -1,6 +1,10 @@
 package cloacina
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/cloacina-go/cloacina/internal/store"
+)
 
 // Errors returned when a workflow definition is invalid. Build wraps them with
 // details; test for them with errors.Is.
@@ -36,4 +40,11 @@ var (
 	// database role may not apply (a per-tenant role); the error names the
 	// admin command that applies them.
 	ErrMigrationRequired = errors.New("cloacina: schema needs migrations applied by an admin")
+	// ErrPreparedStatementConflict: PostgreSQL answered that a named
+	// prepared statement already exists on the server connection (SQLSTATE
+	// 42P05, pgx's "stmtcache_..."), or is missing from it (26000), which
+	// happens when the database URL goes through a transaction pooler such
+	// as PgBouncer that does not carry prepared statements per client. Add
+	// default_query_exec_mode=exec to the URL. The error wraps the server's.
+	ErrPreparedStatementConflict = store.ErrPreparedStatementConflict
 )

@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,6 +39,24 @@ func (t *sqlTx) NotifyReady(ctx context.Context, sender string) error {
 // called each time the LISTEN is (re)established, so the caller can look
 // for work it may have missed.
 func (db *DB) Listen(ctx context.Context, listenURL string, fn func(schema, sender string), connected func()) error {
+	return db.ListenChecked(ctx, listenURL, fn, connected, nil)
+}
+
+// ListenProbeWait is how long ListenChecked waits for its probe.
+const ListenProbeWait = 2 * time.Second
+
+// probePrefix starts the payload of a probe notification: its first word,
+// where a ready-work notification has its schema, is no valid schema name.
+const probePrefix = "cloacina-listen-probe"
+
+// ListenChecked is Listen that also checks, each time the LISTEN is
+// (re)established, that notifications reach it: it sends a probe through
+// the pool (NOTIFY, as writers do) and calls undelivered when the LISTEN
+// connection has not received it within ListenProbeWait. That is what a
+// LISTEN through a transaction pooler (PgBouncer in transaction mode) does:
+// the LISTEN stays on whichever server connection ran it, while the
+// client's connection waits on none. undelivered may be nil.
+func (db *DB) ListenChecked(ctx context.Context, listenURL string, fn func(schema, sender string), connected func(), undelivered func()) error {
 	if db.kind != "postgres" {
 		return ErrListenUnsupported
 	}
@@ -45,7 +65,7 @@ func (db *DB) Listen(ctx context.Context, listenURL string, fn func(schema, send
 	}
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := listenOnce(ctx, listenURL, fn, connected, func() { backoff = 100 * time.Millisecond })
+		err := db.listenOnce(ctx, listenURL, fn, connected, undelivered, func() { backoff = 100 * time.Millisecond })
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -60,7 +80,7 @@ func (db *DB) Listen(ctx context.Context, listenURL string, fn func(schema, send
 	return nil
 }
 
-func listenOnce(ctx context.Context, url string, fn func(schema, sender string), connected, ok func()) error {
+func (db *DB) listenOnce(ctx context.Context, url string, fn func(schema, sender string), connected, undelivered, ok func()) error {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return fmt.Errorf("store: listen: connect %s: %w", Redact(url), err)
@@ -73,12 +93,50 @@ func listenOnce(ctx context.Context, url string, fn func(schema, sender string),
 	if connected != nil {
 		connected()
 	}
+	// The probe's payload and a signal closed when it
+	// arrives.
+	var probe string
+	arrived := make(chan struct{})
+	var once sync.Once
+	if undelivered != nil {
+		probe = probePrefix + " " + rand.Text() // base32: nothing to quote
+		pctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go db.sendProbe(pctx, probe, arrived, undelivered)
+	}
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return fmt.Errorf("store: listen: %w", err)
 		}
+		if strings.HasPrefix(n.Payload, probePrefix+" ") {
+			// Probes (ours, or other processes') are not ready work.
+			if probe != "" && n.Payload == probe {
+				once.Do(func() { close(arrived) })
+			}
+			continue
+		}
 		schema, sender, _ := strings.Cut(n.Payload, " ")
 		fn(schema, sender)
+	}
+}
+
+// sendProbe sends the probe payload through the pool and calls
+// undelivered unless arrived closes within ListenProbeWait. A probe that
+// cannot be sent (the pool's own trouble, reported where it is used) tells
+// nothing.
+func (db *DB) sendProbe(ctx context.Context, payload string, arrived <-chan struct{}, undelivered func()) {
+	// Without parameters: the simple protocol, whatever the URL's exec mode.
+	q := "SELECT pg_notify('" + NotifyChannel + "', '" + payload + "')"
+	if _, err := db.w.ExecContext(ctx, q); err != nil {
+		return
+	}
+	t := time.NewTimer(ListenProbeWait)
+	defer t.Stop()
+	select {
+	case <-arrived:
+	case <-ctx.Done():
+	case <-t.C:
+		undelivered()
 	}
 }

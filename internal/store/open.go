@@ -32,6 +32,36 @@ var (
 	ErrSchemaOnSQLite = errors.New("store: a schema can only be used with PostgreSQL")
 )
 
+// ErrPreparedStatementConflict: PostgreSQL refused a named prepared
+// statement because one of that name already exists on the server
+// connection (SQLSTATE 42P05, such as pgx's "stmtcache_..."), or could not
+// find one the client had prepared (26000, once retries are spent). A
+// client alone never does that: its statements went to a server
+// connection that other clients use too, through a pooler in transaction
+// mode (PgBouncer before 1.21, or without max_prepared_statements). The
+// cure is default_query_exec_mode=exec in the database URL, which keeps
+// pgx to unnamed statements. The error wraps the server's.
+var ErrPreparedStatementConflict = errors.New("cloacina: prepared statements clash on a pooled server connection " +
+	"(a transaction pooler such as PgBouncer between client and server): add default_query_exec_mode=exec to the database URL")
+
+// poolerHint wraps a PostgreSQL error that says the connection goes through
+// a transaction pooler unable to carry named prepared statements in
+// ErrPreparedStatementConflict; other errors are returned as they are.
+func poolerHint(err error) error {
+	if err == nil || errors.Is(err, ErrPreparedStatementConflict) {
+		return err
+	}
+	var se interface{ SQLState() string }
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.SQLState() {
+	case "42P05", "26000": // duplicate prepared statement; one that does not exist
+		return fmt.Errorf("%w: %w", ErrPreparedStatementConflict, err)
+	}
+	return err
+}
+
 // Config says which database to open.
 type Config struct {
 	// URL is sqlite://PATH (relative, or sqlite:///ABSOLUTE) or a
@@ -399,7 +429,7 @@ func connectPostgres(ctx context.Context, cfg Config) (*DB, error) {
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("store: connecting to %s: %w", Redact(cfg.URL), err)
+		return nil, poolerHint(fmt.Errorf("store: connecting to %s: %w", Redact(cfg.URL), err))
 	}
 	pcfg, err := pgx.ParseConfig(cfg.URL)
 	if err != nil {
@@ -454,6 +484,10 @@ var ErrMigrationRequired = errors.New("store: the schema needs migrations that t
 // needs no privilege beyond reading its migrations table, so a tenant role
 // without DDL rights can start a runner on it.
 func migrate(ctx context.Context, s *sqlStore, schema string) error {
+	return poolerHint(migrateOnce(ctx, s, schema))
+}
+
+func migrateOnce(ctx context.Context, s *sqlStore, schema string) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	// SQLite answers a writer that starts while another connection sets
 	// up a new file (its WAL, or a migration's schema change) with

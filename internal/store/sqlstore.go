@@ -140,7 +140,7 @@ func read[T any](ctx context.Context, s *sqlStore, fn func(reader) (T, error)) (
 	for try := 0; ; try++ {
 		out, err := readOnce(ctx, s, fn)
 		if err == nil || try == 2 || !retryable(err) || ctx.Err() != nil {
-			return out, err
+			return out, poolerHint(err)
 		}
 		s.dropIdleIfBroken(err)
 	}
@@ -806,12 +806,12 @@ func (s *sqlStore) Write(ctx context.Context, fn func(Tx) error) error {
 	for try := 0; try < maxTries; try++ {
 		err = s.writeOnce(ctx, fn)
 		if err == nil || !retryable(err) || ctx.Err() != nil {
-			return err
+			return poolerHint(err)
 		}
 		s.dropIdleIfBroken(err)
 		time.Sleep(time.Duration(try+1) * 5 * time.Millisecond)
 	}
-	return err
+	return poolerHint(err)
 }
 
 // dropIdleIfBroken closes the pool's idle connections after an error that
@@ -1594,7 +1594,7 @@ func (s *sqlStore) Analyze(ctx context.Context) error {
 	}
 	q := "ANALYZE " + s.d.prefix + "executions, " + s.d.prefix + "tasks"
 	if _, err := s.w.ExecContext(ctx, q); err != nil {
-		return fmt.Errorf("store: analyze: %w", err)
+		return poolerHint(fmt.Errorf("store: analyze: %w", err))
 	}
 	return nil
 }
