@@ -60,7 +60,63 @@ func TestSettingsPrecedence(t *testing.T) {
 	}
 }
 
+// TestGuideSettings: the guide's .env tuning variables set serve's
+// flags; the environment beats the .env file whatever the variables'
+// names; CLOACINA_TASK_TIMEOUT takes a duration, TASK_TIMEOUT_SECONDS
+// seconds.
+func TestGuideSettings(t *testing.T) {
+	read := func(t *testing.T, env map[string]string, file string, args ...string) serveFlags {
+		t.Helper()
+		envFile := filepath.Join(t.TempDir(), "test.env")
+		if err := os.WriteFile(envFile, []byte(file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var got serveFlags
+		a := &app{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+		root := a.rootCmd()
+		serve, _, err := root.Find([]string{"serve"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		serve.RunE = func(cmd *cobra.Command, _ []string) error {
+			fl := cmd.Flags()
+			got.tenantTasks, _ = fl.GetInt("max-concurrent-tasks")
+			got.totalTasks, _ = fl.GetInt("total-concurrent-tasks")
+			got.taskTimeout, _ = fl.GetDuration("task-timeout")
+			got.dbPoolSize, _ = fl.GetInt("db-pool-size")
+			return nil
+		}
+		root.SetArgs(append([]string{"serve", "--env-file", envFile}, args...))
+		if err := root.ExecuteContext(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	guide := "MAX_CONCURRENT_TASKS=8\nTASK_TIMEOUT_SECONDS=300\nDB_POOL_SIZE=12\n"
+	if got := read(t, nil, guide); got.tenantTasks != 8 || got.taskTimeout != 300*time.Second || got.dbPoolSize != 12 || got.totalTasks != 0 {
+		t.Errorf("the guide's .env: %+v", got)
+	}
+	if got := read(t, nil, ""); got.tenantTasks != 4 || got.taskTimeout != 5*time.Minute || got.dbPoolSize != 10 {
+		t.Errorf("defaults: %+v", got)
+	}
+	// The environment's MAX_CONCURRENT_TASKS beats the file's
+	// CLOACINA_MAX_CONCURRENT_TASKS; a flag beats both.
+	env := map[string]string{"MAX_CONCURRENT_TASKS": "6", "CLOACINA_TASK_TIMEOUT": "90s", "CLOACINA_TOTAL_CONCURRENT_TASKS": "40"}
+	file := "CLOACINA_MAX_CONCURRENT_TASKS=3\nTASK_TIMEOUT_SECONDS=7\nCLOACINA_DB_POOL_SIZE=20\nDB_POOL_SIZE=30\n"
+	if got := read(t, env, file); got.tenantTasks != 6 || got.taskTimeout != 90*time.Second || got.dbPoolSize != 20 || got.totalTasks != 40 {
+		t.Errorf("env over .env: %+v", got)
+	}
+	if got := read(t, env, file, "--max-concurrent-tasks", "2", "--task-timeout", "1m"); got.tenantTasks != 2 || got.taskTimeout != time.Minute {
+		t.Errorf("flags over both: %+v", got)
+	}
+}
+
 func TestBadInput(t *testing.T) {
+	// The guide's .env, less its TENANT_ID.
+	guideEnv := filepath.Join(t.TempDir(), "guide.env")
+	if err := os.WriteFile(guideEnv, []byte("DEFAULT_SCHEMA=public\nMAX_CONCURRENT_TASKS=8\nTASK_TIMEOUT_SECONDS=300\nDB_POOL_SIZE=10\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		env  map[string]string
@@ -90,6 +146,20 @@ func TestBadInput(t *testing.T) {
 		{"serve bad log format", nil, []string{"serve", "--log-format", "xml", "--data-dir", t.TempDir()}, 2, "text or json"},
 		{"server down", nil, []string{"tenant", "list", "--server", "http://127.0.0.1:1"}, 1, "connection refused"},
 		{"migrate missing dir", nil, []string{"migrate", "--data-dir", filepath.Join(t.TempDir(), "nope")}, 1, "does not exist"},
+		// Task slots: per tenant on both backends, a total on PostgreSQL
+		// only (no PostgreSQL is reached: the flags are checked first).
+		{"total on SQLite", nil, []string{"serve", "--data-dir", t.TempDir(), "--total-concurrent-tasks", "32"}, 2, "--total-concurrent-tasks is for PostgreSQL"},
+		{"total on SQLite from env", map[string]string{"CLOACINA_TOTAL_CONCURRENT_TASKS": "32"}, []string{"serve", "--data-dir", t.TempDir()}, 2, "is for PostgreSQL"},
+		{"total below per tenant", nil, []string{"serve", "--database-url", "postgres://u@127.0.0.1:1/db", "--max-concurrent-tasks", "8", "--total-concurrent-tasks", "4"}, 2, "--total-concurrent-tasks 4 is below --max-concurrent-tasks 8"},
+		{"per tenant zero", map[string]string{"MAX_CONCURRENT_TASKS": "0"}, []string{"serve", "--data-dir", t.TempDir()}, 2, "--max-concurrent-tasks 0: want 1 or more"},
+		// The guide's .env settings: honoured or refused, never ignored.
+		{"task timeout not seconds", map[string]string{"TASK_TIMEOUT_SECONDS": "5m"}, []string{"serve", "--data-dir", t.TempDir()}, 2, `TASK_TIMEOUT_SECONDS="5m" (from the environment, the default of --task-timeout): want a whole number of seconds`},
+		{"task timeout zero", map[string]string{"TASK_TIMEOUT_SECONDS": "0"}, []string{"serve", "--data-dir", t.TempDir()}, 2, "--task-timeout 0s: want a positive duration"},
+		{"pool size zero", map[string]string{"DB_POOL_SIZE": "0"}, []string{"serve", "--data-dir", t.TempDir()}, 2, "--db-pool-size 0: want 1 or more"},
+		{"pool size not a number", map[string]string{"DB_POOL_SIZE": "ten"}, []string{"serve", "--data-dir", t.TempDir()}, 2, "DB_POOL_SIZE (from the environment, the default of --db-pool-size)"},
+		{"serve TENANT_ID", map[string]string{"TENANT_ID": "acme"}, []string{"serve", "--data-dir", t.TempDir()}, 2, `TENANT_ID="acme" (from the environment) is refused by cloacina serve`},
+		{"serve DEFAULT_SCHEMA in .env", nil, []string{"serve", "--data-dir", t.TempDir(), "--env-file", guideEnv}, 2, `DEFAULT_SCHEMA="public" (from the env file ` + guideEnv + `) is refused by cloacina serve`},
+		{"migrate TENANT_ID", map[string]string{"TENANT_ID": "acme"}, []string{"migrate", "--data-dir", t.TempDir()}, 2, "refused by cloacina migrate: it is the guide's setting for a runner that serves one tenant, while migrate works on every tenant, or on the one named by --tenant"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runCLI(t, tc.env, tc.args...)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cloacina-go/cloacina/client"
 	"github.com/cloacina-go/cloacina/internal/pgtest"
+	"github.com/cloacina-go/cloacina/server/apikey"
 )
 
 // testAdminKey is the admin key the end-to-end servers run with.
@@ -360,32 +361,81 @@ func decodeJSON(t *testing.T, s string, v any) {
 	}
 }
 
-// TestGeneratedAdminKey: without an admin key, the first start prints a
-// generated key once; it works; the second start prints none.
+// TestGeneratedAdminKey: without an admin key, the first start generates
+// one and writes it to <data-dir>/admin.key (mode 0600), printing only the
+// file's path: neither stdout nor the log holds the key. The key works;
+// later starts generate none; a start with CLOACINA_ADMIN_KEY says that
+// the generated key stays valid until revoked, and it does.
 func TestGeneratedAdminKey(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t, 60*time.Second)
 	dir := t.TempDir()
+	keyFile := filepath.Join(dir, defaultDataDir, adminKeyFile)
 	p := startServe(t, dir, nil)
-	key := regexp.MustCompile(`(?m)^\s+(ck_\S+)$`).FindStringSubmatch(p.stdout.String())
-	if key == nil {
-		t.Fatalf("no generated key in:\n%s", p.stdout)
+	data, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatalf("admin key file: %v\nstdout:\n%s", err, p.stdout)
+	}
+	key := strings.TrimSuffix(string(data), "\n")
+	id, ok := apikey.ParseID(key)
+	if !ok {
+		t.Fatalf("admin key file holds %d bytes that are not a key", len(data))
+	}
+	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("admin key file: %v, %v; want mode 0600", fi.Mode(), err)
+	}
+	secret := key[len("ck_")+len(id)+1:]
+	for name, out := range map[string]string{"stdout": p.stdout.String(), "stderr": p.stderr.String()} {
+		if strings.Contains(out, secret) {
+			t.Errorf("serve's %s holds the generated key", name)
+		}
+	}
+	if !strings.Contains(p.stdout.String(), "wrote it to "+keyFile) {
+		t.Errorf("stdout does not say where the key is:\n%s", p.stdout)
 	}
 	if _, err := os.Stat(filepath.Join(dir, defaultDataDir, keyStoreFile)); err != nil {
 		t.Errorf("key store: %v", err)
 	}
-	out := mustCLI(t, ctx, p.url, key[1], "tenant", "create", "gamma")
+	out := mustCLI(t, ctx, p.url, key, "tenant", "create", "gamma")
 	if !strings.Contains(out, "gamma") {
 		t.Errorf("tenant create with the generated key: %q", out)
 	}
 	stopWithin(t, p)
 
 	p2 := startServe(t, dir, nil)
-	if strings.Contains(p2.stdout.String(), "ck_") || strings.Contains(p2.stdout.String(), "Generated the admin") {
-		t.Errorf("second start printed a key:\n%s", p2.stdout)
+	if strings.Contains(p2.stdout.String(), "Generated the admin") || !strings.Contains(p2.stdout.String(), "admin key: in "+keyFile) {
+		t.Errorf("second start:\n%s", p2.stdout)
 	}
-	if ts, err := client.New(p2.url, client.WithAPIKey(key[1])).ListTenants(ctx); err != nil || len(ts) != 1 {
+	if again, err := os.ReadFile(keyFile); err != nil || string(again) != string(data) {
+		t.Errorf("second start changed the key file (%v)", err)
+	}
+	if ts, err := client.New(p2.url, client.WithAPIKey(key)).ListTenants(ctx); err != nil || len(ts) != 1 {
 		t.Errorf("second start, first key: %+v, %v", ts, err)
 	}
 	stopWithin(t, p2)
+
+	// With an admin key set, the generated one stays valid: serve says so,
+	// and how to revoke it.
+	p3 := startServe(t, dir, []string{"CLOACINA_ADMIN_KEY=" + testAdminKey})
+	want := "stays valid beside --admin-key until revoked: cloacina keys revoke --admin " + id
+	if !strings.Contains(p3.stdout.String(), want) || !strings.Contains(p3.stderr.String(), "revoke=\"cloacina keys revoke --admin "+id+"\"") {
+		t.Errorf("start with CLOACINA_ADMIN_KEY does not say %q:\nstdout:\n%s\nstderr:\n%s", want, p3.stdout, p3.stderr)
+	}
+	if ts, err := client.New(p3.url, client.WithAPIKey(key)).ListTenants(ctx); err != nil || len(ts) != 1 {
+		t.Errorf("generated key beside CLOACINA_ADMIN_KEY: %+v, %v", ts, err)
+	}
+	stopWithin(t, p3)
+
+	// An admin.key that is not the key store's is never overwritten.
+	other := t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, adminKeyFile), []byte("old\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, nil, "serve", "--addr", "127.0.0.1:0", "--data-dir", other)
+	if code != 1 || !strings.Contains(stderr, "is not this store's") {
+		t.Errorf("stale admin.key: exit %d, stderr %q", code, stderr)
+	}
+	if b, _ := os.ReadFile(filepath.Join(other, adminKeyFile)); string(b) != "old\n" {
+		t.Errorf("stale admin.key overwritten: %q", b)
+	}
 }

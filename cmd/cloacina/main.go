@@ -50,12 +50,6 @@ func main() {
 	os.Exit(code)
 }
 
-// isTerminal reports whether f is a terminal (a character device).
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
 // run runs the command line args with a's streams and environment and
 // returns the process's exit code.
 func run(ctx context.Context, a *app, args []string) int {
