@@ -384,6 +384,9 @@ func TestGeneratedAdminKey(t *testing.T) {
 	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("admin key file: %v, %v; want mode 0600", fi.Mode(), err)
 	}
+	if fi, err := os.Stat(filepath.Dir(keyFile)); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("data folder made by serve: %v, %v; want mode 0700", fi.Mode(), err)
+	}
 	secret := key[len("ck_")+len(id)+1:]
 	for name, out := range map[string]string{"stdout": p.stdout.String(), "stderr": p.stderr.String()} {
 		if strings.Contains(out, secret) {

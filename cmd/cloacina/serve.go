@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -277,8 +278,13 @@ a schema of that database instead; add --tenant-roles to give each tenant its
 own database role.
 
 At first start, without --admin-key, it generates an admin API key, stores
-its hash and prints the key once. SIGTERM or SIGINT stops taking requests,
-lets running requests and tasks finish (--shutdown-timeout), then exits.`,
+its hash and writes the key to <data-dir>/admin.key (mode 0600), printing
+only the file's path. SIGTERM or SIGINT stops taking requests, lets running
+requests and tasks finish (--shutdown-timeout), then exits.
+
+--max-concurrent-tasks is the task slots of one tenant; on PostgreSQL,
+where one engine serves every tenant, --total-concurrent-tasks is the slots
+of all tenants together (see docs/cli.md for the trade-off).`,
 		Example: `  cloacina serve
   CLOACINA_ADMIN_KEY=$(openssl rand -hex 24) cloacina serve --addr :8080 --log-format json
   cloacina serve --database-url 'postgres://cloacina:secret@localhost:5432/cloacina'
@@ -290,7 +296,7 @@ lets running requests and tasks finish (--shutdown-timeout), then exits.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.addr, "addr", defaultAddr, "address to listen on (host:port; port 0 picks a free one)")
 	bindEnv(fl, "addr", "CLOACINA_ADDR")
-	fl.StringVar(&f.adminKey, "admin-key", "", "the admin API key (default: a key generated at first start and printed once)")
+	fl.StringVar(&f.adminKey, "admin-key", "", "the admin API key (default: a key generated at first start and written to <data-dir>/"+adminKeyFile+", mode 0600)")
 	bindEnv(fl, "admin-key", "CLOACINA_ADMIN_KEY")
 	fl.BoolVar(&f.noAuth, "no-auth", false, "turn authentication off (local work only: anyone reaching the port is admin)")
 	bindEnv(fl, "no-auth", "CLOACINA_NO_AUTH")
@@ -380,6 +386,13 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	} else {
 		// SQLite: an engine per tenant, each with perTenant slots.
 		opts = append(opts, cloacina.WithMaxConcurrentTasks(perTenant))
+	}
+	if f.storage.databaseURL == "" {
+		// Created here, before the manager would create it more open, to
+		// hold the admin key file and the tenants' data: only this user's.
+		if err := os.MkdirAll(f.storage.dataDir, 0o700); err != nil {
+			return fmt.Errorf("--data-dir %s: %w", f.storage.dataDir, err)
+		}
 	}
 	be, err := f.storage.openBackend(ctx, log, opts...)
 	if err != nil {
