@@ -156,6 +156,15 @@ func (db *DB) StoreAs(ctx context.Context, schema, role string) (Store, error) {
 		if schema != "" {
 			return nil, ErrSchemaOnSQLite
 		}
+		// Before the first connection, which the migration opens (a
+		// refused store creates nothing).
+		path, err := SQLitePath(db.url)
+		if err != nil {
+			return nil, err
+		}
+		if err := createPrivate(path); err != nil {
+			return nil, err
+		}
 	} else {
 		if schema != "" {
 			if err := ValidateSchema(schema); err != nil {
@@ -288,9 +297,6 @@ var sqliteURIPath = strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23")
 func connectSQLite(cfg Config) (*DB, error) {
 	path, err := SQLitePath(cfg.URL)
 	if err != nil {
-		return nil, err
-	}
-	if err := createPrivate(path); err != nil {
 		return nil, err
 	}
 	dsn := func(txlock string) string {
