@@ -80,7 +80,9 @@ var unavailable = []error{tenant.ErrManagerClosed, cloacina.ErrRunnerClosed, ten
 // failure whose details go only to the log.
 func toAPIError(err error) (ae *apiError, internal bool) {
 	if ae, ok := errors.AsType[*apiError](err); ok {
-		return ae, ae.status >= 500
+		// A 503 of the server's own is a deliberate answer (draining, the
+		// in-flight limit), logged where it is decided.
+		return ae, ae.status >= 500 && ae.status != http.StatusServiceUnavailable
 	}
 	if mbe, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return errorf(http.StatusRequestEntityTooLarge, codePayloadTooLarge, "the body is larger than %d bytes", mbe.Limit), false
