@@ -641,14 +641,17 @@ FROM pg_namespace WHERE nspname = $1`, taken).Scan(&tables, &comment); err != ni
 	}
 
 	// A failure that is not a collision: an admin role that may create
-	// roles but not schemas fails at CREATE SCHEMA, after CREATE ROLE.
+	// roles but no longer schemas (CREATE revoked after NewAdmin checked
+	// it) fails at CREATE SCHEMA, after CREATE ROLE.
 	admRole := admName("weak_admin")
 	weakURL := env.loginRole(t, admRole, "CREATEROLE")
+	env.exec(t, "GRANT CREATE ON DATABASE "+admIdent(env.dbName)+" TO "+admIdent(admRole))
 	weak, err := tenant.NewAdmin(ctx, weakURL)
 	if err != nil {
 		t.Fatalf("NewAdmin as a CREATEROLE role: %v", err)
 	}
 	defer weak.Close()
+	env.exec(t, "REVOKE CREATE ON DATABASE "+admIdent(env.dbName)+" FROM "+admIdent(admRole))
 	schema, user2 := admName("weak_schema"), admName("weak_user")
 	_, err = weak.CreateTenant(ctx, tenant.TenantConfig{Schema: schema, Username: user2})
 	if admSQLState(err) != "42501" || errors.Is(err, tenant.ErrTenantExists) {
