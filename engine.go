@@ -162,7 +162,7 @@ func (e *Engine) WorkerID() string { return e.cfg.WorkerID }
 // PostgreSQL schema (created and migrated when missing; see the tenant id
 // rules on [ErrInvalidTenantID]); "" is the default schema, and the only
 // one on SQLite. opts may add workflows for this tenant and set
-// MaxTenantConcurrentTasks, TenantRole, TaskTimeout and MaxContextBytes; other fields
+// MaxTenantConcurrentTasks, TenantRole, RefuseForeignSchema, TaskTimeout and MaxContextBytes; other fields
 // are the engine's. A schema has at most one runner per engine: use
 // [Runner.Shutdown] to detach it.
 func (e *Engine) Runner(ctx context.Context, schema string, opts ...Option) (*Runner, error) {
@@ -187,7 +187,7 @@ func (e *Engine) Runner(ctx context.Context, schema string, opts ...Option) (*Ru
 	if attached {
 		return nil, fmt.Errorf("%w: schema %q already has a runner on this engine", ErrInvalidOption, schema)
 	}
-	st, err := e.db.StoreAs(ctx, schema, cfg.TenantRole)
+	st, err := e.db.StoreWith(ctx, schema, store.StoreOptions{Role: cfg.TenantRole, RefuseForeign: cfg.RefuseForeignSchema})
 	if err != nil {
 		return nil, translateStoreErr(err)
 	}

@@ -47,4 +47,8 @@ var (
 	// as PgBouncer that does not carry prepared statements per client. Add
 	// default_query_exec_mode=exec to the URL. The error wraps the server's.
 	ErrPreparedStatementConflict = store.ErrPreparedStatementConflict
+	// ErrForeignSchema: a runner made with [WithoutSchemaAdoption] was
+	// asked for a PostgreSQL schema that exists but holds no cloacina
+	// tables: something else made it, and the runner leaves it alone.
+	ErrForeignSchema = store.ErrForeignSchema
 )

@@ -81,6 +81,14 @@ type Config struct {
 	// the database itself confines the runner to what that role may do.
 	// The pool's user must be a member of the role.
 	TenantRole string
+	// RefuseForeignSchema, on PostgreSQL, refuses a Schema that exists but
+	// holds no cloacina tables (no cloacina_migrations table) with
+	// [ErrForeignSchema], instead of adding the engine's tables beside
+	// whatever it holds. The check and the schema's creation are one
+	// transaction. Tenant managers set it, so that a tenant id never adopts
+	// an application's schema; a program that hands the engine a schema it
+	// prepared itself leaves it unset.
+	RefuseForeignSchema bool
 	// EnqueueOnly makes a runner that records executions (and answers
 	// queries, pauses, cancels) but runs no tasks: a producer, for
 	// programs that hand the work to other processes.
@@ -217,6 +225,10 @@ func WithoutListen() Option { return func(c *Config) { c.DisableListen = true } 
 // WithTenantRole makes every transaction of the runner switch to a
 // PostgreSQL role (see Config.TenantRole).
 func WithTenantRole(role string) Option { return func(c *Config) { c.TenantRole = role } }
+
+// WithoutSchemaAdoption makes the runner refuse a PostgreSQL schema that
+// exists without cloacina's tables (see Config.RefuseForeignSchema).
+func WithoutSchemaAdoption() Option { return func(c *Config) { c.RefuseForeignSchema = true } }
 
 // WithEnqueueOnly makes a runner that runs no tasks (see
 // Config.EnqueueOnly).

@@ -34,6 +34,7 @@ const (
 	codeUnavailable          = "unavailable"
 	codeRequestTimeout       = "request_timeout"
 	codeKeyInUse             = "key_in_use"
+	codeForeignStorage       = "foreign_storage"
 )
 
 // apiError is an error answered with its status and code.
@@ -65,6 +66,7 @@ var classes = []struct {
 	{apikey.ErrNotFound, http.StatusNotFound, codeKeyNotFound},
 	{cloacina.ErrInvalidTransition, http.StatusConflict, codeInvalidTransition},
 	{tenant.ErrTenantExists, http.StatusConflict, codeTenantExists},
+	{tenant.ErrForeignStorage, http.StatusConflict, codeForeignStorage},
 	{cloacina.ErrContextTooLarge, http.StatusRequestEntityTooLarge, codePayloadTooLarge},
 	{cloacina.ErrInvalidContext, http.StatusBadRequest, codeInvalidArgument},
 	{cloacina.ErrInvalidOption, http.StatusBadRequest, codeInvalidArgument},

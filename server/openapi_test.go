@@ -70,7 +70,8 @@ func TestOpenAPI(t *testing.T) {
 	codes := resolve(doc, "#/components/schemas/Error/properties/error/properties/code/enum").([]any)
 	for _, c := range []string{codeInvalidJSON, codeInvalidTenantID, codeInvalidArgument, codeUnauthorized, codeForbidden, codeNotFound,
 		codeTenantNotFound, codeWorkflowNotFound, codeExecutionNotFound, codeKeyNotFound, codeMethodNotAllowed, codeTenantExists,
-		codeInvalidTransition, codeNotSupported, codePayloadTooLarge, codeUnsupportedMediaType, codeInternal, codeUnavailable} {
+		codeInvalidTransition, codeNotSupported, codePayloadTooLarge, codeUnsupportedMediaType, codeInternal, codeUnavailable,
+		codeRequestTimeout, codeKeyInUse, codeForeignStorage} {
 		if !slices.Contains(codes, any(c)) {
 			t.Errorf("error code %q is not in the Error schema", c)
 		}

@@ -210,19 +210,16 @@ func (p *pgSchemas) open(ctx context.Context, id string) (*cloacina.Runner, bool
 	if err != nil {
 		return nil, false, fmt.Errorf("tenant %q: %w", id, err)
 	}
-	if !existed {
-		// Never add the engine's tables to a schema someone else made.
-		// (A schema created in the instant between this check and the
-		// engine's migration would still be adopted: the engine creates
-		// and migrates in one transaction of its own.)
-		if err := p.foreign(ctx, id); err != nil {
-			return nil, false, err
-		}
-	}
+	// Never add the engine's tables to a schema someone else made: the
+	// engine checks for its marker in the transaction that creates (or
+	// migrates) the schema, so a schema made meanwhile is refused too.
 	// Creating and migrating the schema is one transaction: a failure
 	// leaves nothing behind. (Dropping the schema here could destroy one
 	// that another process created meanwhile.)
-	r, err := p.e.Runner(ctx, id)
+	r, err := p.e.Runner(ctx, id, cloacina.WithoutSchemaAdoption())
+	if errors.Is(err, cloacina.ErrForeignSchema) {
+		return nil, false, foreignSchema(id)
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("tenant %q: attaching its schema: %w", id, err)
 	}

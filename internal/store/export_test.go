@@ -11,3 +11,14 @@ func ExecOnPool(ctx context.Context, s Store, query string) error {
 
 // MetricsTasksQuery is the text of the statement Metrics reads tasks with.
 func MetricsTasksQuery(s Store) string { return s.(*sqlStore).q.metricsTasks }
+
+// ExecForTest runs a statement on the database's write pool.
+func ExecForTest(ctx context.Context, db *DB, query string) error {
+	_, err := db.w.ExecContext(ctx, query)
+	return err
+}
+
+// QueryIntForTest reads one integer.
+func QueryIntForTest(ctx context.Context, db *DB, query string, n *int) error {
+	return db.r.QueryRowContext(ctx, query).Scan(n)
+}

@@ -143,6 +143,24 @@ func (db *DB) Store(ctx context.Context, schema string) (Store, error) {
 // role's privileges while the connections stay shared. The pool's user must
 // be a member of the role. role "" is Store.
 func (db *DB) StoreAs(ctx context.Context, schema, role string) (Store, error) {
+	return db.StoreWith(ctx, schema, StoreOptions{Role: role})
+}
+
+// StoreOptions are the options of [DB.StoreWith].
+type StoreOptions struct {
+	// Role is the PostgreSQL role every transaction switches to (see
+	// StoreAs); "" switches to none.
+	Role string
+	// RefuseForeign refuses a PostgreSQL schema that exists but holds no
+	// cloacina_migrations table with ErrForeignSchema, instead of adding
+	// the engine's tables to it. The check and the schema's creation are
+	// one transaction, under the schema's migration lock.
+	RefuseForeign bool
+}
+
+// StoreWith is StoreAs with options.
+func (db *DB) StoreWith(ctx context.Context, schema string, o StoreOptions) (Store, error) {
+	role := o.Role
 	d := dialect{name: db.kind}
 	if role != "" {
 		if db.kind != "postgres" {
@@ -184,7 +202,7 @@ func (db *DB) StoreAs(ctx context.Context, schema, role string) (Store, error) {
 		s.begin = pgBegin(role)
 	}
 	s.close = s.closeStmts
-	if err := migrate(ctx, s, schema); err != nil {
+	if err := migrate(ctx, s, schema, o.RefuseForeign); err != nil {
 		return nil, err
 	}
 	if err := s.prepareAll(ctx); err != nil {
@@ -489,11 +507,11 @@ var ErrMigrationRequired = errors.New("store: the schema needs migrations that t
 // immediate write transaction serialises them. A schema that is up to date
 // needs no privilege beyond reading its migrations table, so a tenant role
 // without DDL rights can start a runner on it.
-func migrate(ctx context.Context, s *sqlStore, schema string) error {
-	return poolerHint(migrateOnce(ctx, s, schema))
+func migrate(ctx context.Context, s *sqlStore, schema string, refuseForeign bool) error {
+	return poolerHint(migrateOnce(ctx, s, schema, refuseForeign))
 }
 
-func migrateOnce(ctx context.Context, s *sqlStore, schema string) error {
+func migrateOnce(ctx context.Context, s *sqlStore, schema string, refuseForeign bool) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	// SQLite answers a writer that starts while another connection sets
 	// up a new file (its WAL, or a migration's schema change) with
@@ -514,7 +532,7 @@ func migrateOnce(ctx context.Context, s *sqlStore, schema string) error {
 	if err := s.setRole(ctx, tx); err != nil {
 		return err
 	}
-	n, err := applyMigrations(ctx, tx, s.d, schema)
+	n, err := applyMigrations(ctx, tx, s.d, schema, refuseForeign)
 	if err != nil || n == 0 {
 		return err
 	}
@@ -532,10 +550,13 @@ func MigrateTx(ctx context.Context, tx *sql.Tx, schema string) (int, error) {
 		return 0, err
 	}
 	d := dialect{name: "postgres", prefix: quoteIdent(schema) + "."}
-	return applyMigrations(ctx, tx, d, schema)
+	return applyMigrations(ctx, tx, d, schema, false)
 }
 
-func applyMigrations(ctx context.Context, tx *sql.Tx, d dialect, schema string) (int, error) {
+// applyMigrations applies the pending migrations in tx. With
+// refuseForeign, an existing PostgreSQL schema without a migrations table
+// is refused with ErrForeignSchema.
+func applyMigrations(ctx context.Context, tx *sql.Tx, d dialect, schema string, refuseForeign bool) (int, error) {
 	ms, err := loadMigrations(d.name)
 	if err != nil {
 		return 0, err
@@ -554,6 +575,14 @@ func applyMigrations(ctx context.Context, tx *sql.Tx, d dialect, schema string) 
 			if !exists {
 				if _, err := tx.ExecContext(ctx, "CREATE SCHEMA "+quoteIdent(schema)); err != nil {
 					return 0, migrationError(schema, "creating the schema", err)
+				}
+			} else if refuseForeign {
+				var marked bool
+				if err := tx.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL`, d.prefix+"cloacina_migrations").Scan(&marked); err != nil {
+					return 0, fmt.Errorf("store: migrate: %w", err)
+				}
+				if !marked {
+					return 0, fmt.Errorf("%w: schema %s", ErrForeignSchema, schema)
 				}
 			}
 		}

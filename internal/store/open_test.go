@@ -407,3 +407,59 @@ func TestOpenSQLiteAwkwardPath(t *testing.T) {
 		}
 	}
 }
+
+// TestPostgresRefuseForeignSchema: with RefuseForeign, a schema that
+// exists without the engine's migrations table is refused in the
+// transaction that would migrate it, and left as it was; a new schema and
+// the engine's own schema open as before. Without it (a program handing
+// the engine a schema it prepared), the schema is migrated.
+func TestPostgresRefuseForeignSchema(t *testing.T) {
+	u := postgresURL(t)
+	ctx := openCtx(t)
+	db, err := store.Connect(ctx, store.Config{URL: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	admin, err := store.Connect(ctx, store.Config{URL: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	for _, q := range []string{
+		`CREATE SCHEMA appdata`, `CREATE TABLE appdata.orders (id int)`, `INSERT INTO appdata.orders VALUES (7)`,
+		`CREATE SCHEMA prepared`,
+	} {
+		if err := store.ExecForTest(ctx, admin, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	_, err = db.StoreWith(ctx, "appdata", store.StoreOptions{RefuseForeign: true})
+	if !errors.Is(err, store.ErrForeignSchema) {
+		t.Fatalf("StoreWith(appdata, RefuseForeign) = %v, want ErrForeignSchema", err)
+	}
+	if ok, err := db.SchemaExists(ctx, "appdata"); err != nil || ok {
+		t.Errorf("after the refusal appdata holds the engine's tables: %v, %v", ok, err)
+	}
+	var n int
+	if err := store.QueryIntForTest(ctx, admin, `SELECT count(*) FROM appdata.orders`, &n); err != nil || n != 1 {
+		t.Errorf("appdata.orders after the refusal: %d rows, %v; want 1", n, err)
+	}
+	// A new schema, then the engine's own schema, open with the option.
+	for range 2 {
+		s, err := db.StoreWith(ctx, "fresh_tenant", store.StoreOptions{RefuseForeign: true})
+		if err != nil {
+			t.Fatalf("StoreWith(fresh_tenant, RefuseForeign): %v", err)
+		}
+		s.Close()
+	}
+	// Without the option, an empty schema prepared by the program is used.
+	s, err := db.StoreWith(ctx, "prepared", store.StoreOptions{})
+	if err != nil {
+		t.Fatalf("StoreWith(prepared): %v", err)
+	}
+	s.Close()
+	if ok, err := db.SchemaExists(ctx, "prepared"); err != nil || !ok {
+		t.Errorf("prepared was not migrated: %v, %v", ok, err)
+	}
+}
