@@ -67,11 +67,16 @@ A tenant with work in progress (active executions or running tasks) is
 deleted only after confirmation: the command asks when standard input is a
 terminal, and otherwise refuses (exit 1) unless --yes.
 
-The server may take a while: it stops the tenant's running tasks first.
---timeout bounds the request. When it ends without an answer (or the
-connection is lost), the command asks the server whether the tenant still
-exists and says what happened: deleted (exit 0), or still there, its
-deletion perhaps still under way (exit 1).`,
+The server may take a while: it revokes the tenant's keys, tells its running
+tasks to stop and gives them its --tenant-delete-grace (10s by default),
+then removes the data. If the grace runs out it answers 503 unavailable:
+the tenant is not deleted yet (its keys are revoked), and running the
+command again finishes it.
+
+--timeout bounds the request: keep it above the server's grace. When it
+ends without an answer (or the connection is lost), the command asks the
+server whether the tenant still exists and says what happened: deleted
+(exit 0), or still there, its deletion perhaps still under way (exit 1).`,
 		Example: `  cloacina tenant delete acme
   cloacina tenant delete acme --yes --timeout 2m`,
 		Args: exactArgs(1, "one tenant id"),
@@ -82,7 +87,7 @@ deletion perhaps still under way (exit 1).`,
 			return a.deleteTenant(ctx, s, cf, args[0], delTimeout, delYes)
 		}),
 	}
-	del.Flags().DurationVar(&delTimeout, "timeout", requestTimeout, "how long to wait for the server to delete the tenant")
+	del.Flags().DurationVar(&delTimeout, "timeout", requestTimeout, "how long to wait for the server to delete the tenant (keep it above the server's --tenant-delete-grace)")
 	del.Flags().BoolVarP(&delYes, "yes", "y", false, "delete without asking, even a tenant with work in progress")
 	rotate := &cobra.Command{
 		Use:   "rotate-password TENANT",
@@ -101,7 +106,7 @@ deletion perhaps still under way (exit 1).`,
 	}
 	cmd.AddCommand(create, list, del, rotate, a.keysSubcommands(cf, &cobra.Command{
 		Use:   "keys",
-		Short: "Create, list and delete a tenant's API keys (same as cloacina keys)",
+		Short: "Create, list and revoke API keys (same as cloacina keys)",
 		Args:  noArgs,
 	}))
 	return cmd
@@ -112,55 +117,73 @@ func (a *app) keysCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "keys",
 		Aliases: []string{"key"},
-		Short:   "Create, list and delete a tenant's API keys (admin key)",
+		Short:   "Create, list and revoke a tenant's API keys or the admin keys (admin key)",
 		Args:    noArgs,
 	}
 	return a.keysSubcommands(a.clientFlags(cmd), cmd)
 }
 
-// keysSubcommands adds create, list and delete to parent.
+// keysSubcommands adds create, list and delete (alias revoke) to parent.
+// Each works on a tenant's keys (--tenant) or on the stored admin keys
+// (--admin).
 func (a *app) keysSubcommands(cf *clientFlags, parent *cobra.Command) *cobra.Command {
 	var (
 		tenantID   string
+		admin      bool
 		name, role string
 	)
 	create := &cobra.Command{
-		Use:   "create --tenant TENANT --role read|write [--name NAME]",
-		Short: "Create an API key; its secret is shown only now",
+		Use:   "create (--tenant TENANT --role read|write | --admin) [--name NAME]",
+		Short: "Create an API key, a tenant's or an admin key; its secret is shown only now",
 		Example: `  cloacina keys create --tenant acme --role write --name ci
-  export CLOACINA_API_KEY=$(cloacina keys create --tenant acme --role read -o json | jq -r .key)`,
+  export CLOACINA_API_KEY=$(cloacina keys create --tenant acme --role read -o json | jq -r .key)
+  cloacina keys create --admin --name ops-2026     # another admin key (to rotate one)`,
 		Args: noArgs,
 		RunE: cf.clientRunE(func(ctx context.Context, s session, _ []string) error {
-			if err := needTenant(tenantID); err != nil {
+			isAdmin, err := keyScope(s.cmd, tenantID, admin)
+			if err != nil {
 				return err
 			}
-			if role != client.RoleRead && role != client.RoleWrite {
-				return usagef("--role %q: want read or write", role)
+			var k *client.Key
+			if isAdmin {
+				if s.cmd.Flags().Changed("role") {
+					return usagef("--role goes with --tenant: an admin key may do anything")
+				}
+				k, err = s.c.CreateAdminKey(ctx, name)
+			} else {
+				if role != client.RoleRead && role != client.RoleWrite {
+					return usagef("--role %q: want read or write", role)
+				}
+				k, err = s.c.CreateKey(ctx, tenantID, name, role)
 			}
-			k, err := s.c.CreateKey(ctx, tenantID, name, role)
 			if err != nil {
 				return err
 			}
 			return s.out.print(k, func(w io.Writer) {
 				row(w, "KEY ID", "TENANT", "NAME", "ROLE")
-				row(w, k.KeyID, k.TenantID, orDash(k.Name), k.Role)
+				row(w, k.KeyID, orDash(k.TenantID), orDash(k.Name), k.Role)
 				fmt.Fprintf(w, "\nkey (shown only once): %s\n", k.Secret)
 			})
 		}),
 	}
-	tenantFlag(create, &tenantID)
 	create.Flags().StringVar(&name, "name", "", "a name to tell the key by")
-	create.Flags().StringVar(&role, "role", "", "read (GET routes) or write (also starts, cancels...) (required)")
+	create.Flags().StringVar(&role, "role", "", "with --tenant: read (GET routes) or write (also starts, cancels...) (required)")
 
 	list := &cobra.Command{
-		Use:   "list --tenant TENANT",
-		Short: "List a tenant's API keys (never their secrets)",
+		Use:   "list (--tenant TENANT | --admin)",
+		Short: "List a tenant's API keys, or the stored admin keys (never their secrets)",
 		Args:  noArgs,
 		RunE: cf.clientRunE(func(ctx context.Context, s session, _ []string) error {
-			if err := needTenant(tenantID); err != nil {
+			isAdmin, err := keyScope(s.cmd, tenantID, admin)
+			if err != nil {
 				return err
 			}
-			keys, err := s.c.ListKeys(ctx, tenantID)
+			var keys []client.Key
+			if isAdmin {
+				keys, err = s.c.ListAdminKeys(ctx)
+			} else {
+				keys, err = s.c.ListKeys(ctx, tenantID)
+			}
 			if err != nil {
 				return err
 			}
@@ -172,27 +195,71 @@ func (a *app) keysSubcommands(cf *clientFlags, parent *cobra.Command) *cobra.Com
 			})
 		}),
 	}
-	tenantFlag(list, &tenantID)
 
 	del := &cobra.Command{
-		Use:   "delete KEY_ID --tenant TENANT",
-		Short: "Delete an API key; it stops working at once",
-		Args:  exactArgs(1, "one key id"),
+		Use:     "delete KEY_ID (--tenant TENANT | --admin)",
+		Aliases: []string{"revoke"},
+		Short:   "Delete (revoke) an API key; it stops working at once",
+		Long: `Delete (revoke) an API key; it stops working at once.
+
+With --admin it revokes a stored admin key, such as the one serve generated
+at its first start. A key cannot revoke itself (the server answers 409
+key_in_use): revoke it with another admin key (cloacina keys create --admin
+makes one, or use the server's --admin-key).`,
+		Example: `  cloacina keys delete 3f2a9c0d1e4b5a6f --tenant acme
+  cloacina keys revoke --admin 65701ab8ff833c70`,
+		Args: exactArgs(1, "one key id"),
 		RunE: cf.clientRunE(func(ctx context.Context, s session, args []string) error {
-			if err := needTenant(tenantID); err != nil {
+			isAdmin, err := keyScope(s.cmd, tenantID, admin)
+			if err != nil {
 				return err
 			}
-			if err := s.c.DeleteKey(ctx, tenantID, args[0]); err != nil {
+			what := "key " + args[0]
+			if isAdmin {
+				what = "admin key " + args[0]
+				err = s.c.DeleteAdminKey(ctx, args[0])
+			} else {
+				err = s.c.DeleteKey(ctx, tenantID, args[0])
+			}
+			if client.ErrorCode(err) == codeKeyInUse {
+				return fmt.Errorf("%s is the key this command uses (--api-key or CLOACINA_API_KEY), and a key cannot revoke itself: "+
+					"revoke it with another admin key (cloacina keys create --admin makes one): %w", what, err)
+			}
+			if err != nil {
 				return err
 			}
-			return s.out.print(map[string]any{"key_id": args[0], "deleted": true}, func(w io.Writer) {
-				fmt.Fprintf(w, "key %s deleted\n", args[0])
+			return s.out.print(map[string]any{"key_id": args[0], "admin": isAdmin, "deleted": true}, func(w io.Writer) {
+				fmt.Fprintf(w, "%s deleted\n", what)
 			})
 		}),
 	}
-	tenantFlag(del, &tenantID)
+	for _, c := range []*cobra.Command{create, list, del} {
+		tenantFlag(c, &tenantID)
+		c.Flag("tenant").Usage = "tenant id (required unless --admin) [$CLOACINA_TENANT]"
+		c.Flags().BoolVar(&admin, "admin", false, "the stored admin keys instead of a tenant's (not with --tenant)")
+	}
 	parent.AddCommand(create, list, del)
 	return parent
+}
+
+// codeKeyInUse is the server's error code for a key that would revoke
+// itself.
+const codeKeyInUse = "key_in_use"
+
+// keyScope checks --admin and --tenant, and reports whether the command
+// works on the admin keys. --tenant given on the command line does not go
+// with --admin; one from CLOACINA_TENANT (often in a .env file) is
+// ignored by --admin.
+func keyScope(cmd *cobra.Command, tenantID string, admin bool) (bool, error) {
+	switch {
+	case admin && cmd.Flags().Changed("tenant"):
+		return false, usagef("--admin and --tenant do not go together: --admin works on the admin keys, --tenant on one tenant's keys")
+	case admin:
+		return true, nil
+	case tenantID == "":
+		return false, usagef("--tenant is required (or set CLOACINA_TENANT), or --admin for the admin keys")
+	}
+	return false, nil
 }
 
 // workflowsCmd groups the workflow commands (any key).

@@ -68,6 +68,7 @@ func (cf *clientFlags) printer(cmd *cobra.Command) (printer, error) {
 type session struct {
 	c   *client.Client
 	out printer
+	cmd *cobra.Command // the command running
 }
 
 // clientRunE adapts a client command's body: it checks the flags, builds
@@ -82,7 +83,7 @@ func (cf *clientFlags) clientRunE(fn func(ctx context.Context, s session, args [
 		if err != nil {
 			return err
 		}
-		return fn(cmd.Context(), session{c: c, out: out}, args)
+		return fn(cmd.Context(), session{c: c, out: out, cmd: cmd}, args)
 	}
 }
 

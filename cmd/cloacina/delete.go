@@ -17,8 +17,8 @@ import (
 type deleteOutcome struct {
 	TenantID string `json:"tenant_id"`
 	Deleted  bool   `json:"deleted"`
-	// StillExists: the request got no answer and the tenant was still
-	// listed afterwards (its deletion may still be under way).
+	// StillExists: the request got no answer and the tenant still existed
+	// afterwards (its deletion may still be under way).
 	StillExists bool `json:"still_exists,omitempty"`
 	// AnswerLost says why the server's answer never came, when it did not.
 	AnswerLost string `json:"answer_lost,omitempty"`
@@ -59,6 +59,11 @@ func (a *app) deleteTenant(ctx context.Context, s session, cf *clientFlags, id s
 	switch {
 	case err == nil:
 		return printDeleted(s.out, deleteOutcome{TenantID: id, Deleted: true})
+	case errors.Is(err, client.ErrUnavailable):
+		// The server could not finish in its grace (--tenant-delete-grace),
+		// or is draining, or full: the tenant may be half deleted (its keys
+		// revoked), and the same command finishes it.
+		return fmt.Errorf("tenant %s is not deleted yet: %w. Run cloacina tenant delete %s again to finish", id, err, id)
 	case errors.As(err, &apiErr):
 		return err // the server answered: that is what happened
 	}
@@ -69,24 +74,23 @@ func (a *app) deleteTenant(ctx context.Context, s session, cf *clientFlags, id s
 	lost := noAnswer(ctx, err, timeout)
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
 	defer cancel()
-	tenants, lerr := s.c.ListTenants(cctx)
-	if lerr != nil {
+	exists, xerr := s.c.TenantExists(cctx, id)
+	if xerr != nil {
 		return fmt.Errorf("tenant %s: %s, and asking the server whether the tenant still exists failed too (%w): "+
-			"whether it was deleted is not known; check with cloacina tenant list", id, lost, lerr)
+			"whether it was deleted is not known; check with cloacina tenant list", id, lost, xerr)
 	}
-	for _, t := range tenants {
-		if t.TenantID == id {
-			out := deleteOutcome{TenantID: id, StillExists: true, AnswerLost: lost}
-			if s.out.json() {
-				if err := s.out.print(out, nil); err != nil {
-					return err
-				}
+	if exists {
+		out := deleteOutcome{TenantID: id, StillExists: true, AnswerLost: lost}
+		if s.out.json() {
+			if err := s.out.print(out, nil); err != nil {
+				return err
 			}
-			return &exitError{code: 1, err: fmt.Errorf("tenant %s: %s; the tenant still exists: the server is probably still deleting it "+
-				"(it stops the tenant's running tasks first), or the deletion failed. Check later with cloacina tenant list", id, lost)}
 		}
+		return &exitError{code: 1, err: fmt.Errorf("tenant %s: %s; the tenant still exists: the server is probably still deleting it "+
+			"(it gives the tenant's running tasks its --tenant-delete-grace to stop), or the deletion failed. Check later with cloacina tenant list, "+
+			"or run cloacina tenant delete %s again", id, lost, id)}
 	}
-	fmt.Fprintf(a.stderr, "cloacina: %s, but the tenant is no longer listed: it was deleted\n", lost)
+	fmt.Fprintf(a.stderr, "cloacina: %s, but the tenant no longer exists: it was deleted\n", lost)
 	return printDeleted(s.out, deleteOutcome{TenantID: id, Deleted: true, AnswerLost: lost})
 }
 

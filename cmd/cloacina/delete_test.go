@@ -110,7 +110,7 @@ func TestTenantDelete(t *testing.T) {
 		if !px.acted.Load() {
 			t.Fatal("the proxy saw no DELETE")
 		}
-		if res.code != 0 || res.stdout != "tenant lost deleted\n" || !strings.Contains(res.stderr, "the connection was lost") || !strings.Contains(res.stderr, "no longer listed") {
+		if res.code != 0 || res.stdout != "tenant lost deleted\n" || !strings.Contains(res.stderr, "the connection was lost") || !strings.Contains(res.stderr, "no longer exists") {
 			t.Errorf("delete whose answer is lost: exit %d, stdout %q, stderr %q; want deleted, exit 0", res.code, res.stdout, res.stderr)
 		}
 		if exists("lost") {

@@ -148,7 +148,12 @@ func (sf *storageFlags) migrateSQLite(ctx context.Context, tenantID string) ([]m
 	if _, err := os.Stat(sf.dataDir); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("--data-dir %s does not exist: nothing to migrate", sf.dataDir)
 	}
-	m, err := tenant.NewSQLiteManager(sf.dataDir, cloacina.WithEnqueueOnly(), cloacina.WithLogger(quietLogger()))
+	// No start scan (which would open the tenants with unfinished work,
+	// and which enqueue-only runners skip anyway) and no idle closing:
+	// migrate opens the tenants it migrates, one after the other, and
+	// closes them all at the end.
+	m, err := tenant.NewSQLiteManagerWithConfig(sf.dataDir, tenant.SQLiteConfig{NoResume: true, IdleTimeout: -1},
+		cloacina.WithEnqueueOnly(), cloacina.WithLogger(quietLogger()))
 	if err != nil {
 		return nil, err
 	}

@@ -169,6 +169,21 @@ func (a *app) readEnvFile() (map[string]string, error) {
 	return vars, nil
 }
 
+// isSet reports whether cmd's flag name was given: on the command line, or
+// by one of its variables (in the environment or the .env file). Call it
+// after applyEnv.
+func (a *app) isSet(cmd *cobra.Command, name string) bool {
+	f := cmd.Flags().Lookup(name)
+	if f == nil {
+		return false
+	}
+	if f.Changed {
+		return true
+	}
+	_, _, _, ok := a.firstSet(f.Annotations[envAnnotation])
+	return ok
+}
+
 // refuseVars returns a usage error naming the first of vars that is set
 // (in the environment or the .env file), its value and where it came
 // from, with why(name): why it is refused and what to do instead. Only

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -48,6 +49,10 @@ const (
 	// which is otherwise totalPerTenantFactor times the per-tenant slots.
 	minTotalTasks        = 16
 	totalPerTenantFactor = 4
+	// defaultMaxConnsPerClient is the default of --max-conns-per-client:
+	// enough for a busy client's keep-alive pool and long polls, few
+	// enough that one address cannot hold the process's file descriptors.
+	defaultMaxConnsPerClient = 256
 )
 
 // singleTenantVars returns the guide's .env settings of a one-tenant
@@ -75,6 +80,14 @@ type storageFlags struct {
 	tenantRoles     bool
 	credentialsFile string
 	serviceURL      string
+	// rolePrefix is serve's --tenant-role-prefix ("": tenant's default,
+	// user_); migrate does not take it: it finds the tenants' roles from
+	// their schemas.
+	rolePrefix string
+	// idleTimeout is serve's --idle-timeout: how long an unused SQLite
+	// tenant stays open (0: always open). migrate keeps every tenant
+	// open until it is done.
+	idleTimeout time.Duration
 }
 
 // add adds the storage flags to cmd.
@@ -84,7 +97,7 @@ func (sf *storageFlags) add(cmd *cobra.Command) {
 	bindEnv(fl, "data-dir", "CLOACINA_DATA_DIR")
 	fl.StringVar(&sf.databaseURL, "database-url", "", "postgres:// URL: keep each tenant in a schema of this database instead of SQLite files")
 	bindEnv(fl, "database-url", "DATABASE_URL", "CLOACINA_DATABASE_URL")
-	fl.BoolVar(&sf.tenantRoles, "tenant-roles", false, "PostgreSQL: give each tenant its own database role (schema tenant_<id>, role user_<id>)")
+	fl.BoolVar(&sf.tenantRoles, "tenant-roles", false, "PostgreSQL: give each tenant its own database role (schema tenant_<id>, role user_<id>; serve's --tenant-role-prefix changes user_)")
 	bindEnv(fl, "tenant-roles", "CLOACINA_TENANT_ROLES")
 	fl.StringVar(&sf.credentialsFile, "credentials-file", "", "--tenant-roles: the tenants' passwords (default <data-dir>/"+credentialsFile+", mode 0600)")
 	bindEnv(fl, "credentials-file", "CLOACINA_CREDENTIALS_FILE")
@@ -102,6 +115,9 @@ func (sf *storageFlags) check() error {
 	}
 	if !sf.tenantRoles && (sf.serviceURL != "" || sf.credentialsFile != "") {
 		return usagef("--service-url and --credentials-file go with --tenant-roles")
+	}
+	if sf.rolePrefix != "" && !sf.tenantRoles {
+		return usagef("--tenant-role-prefix goes with --tenant-roles: without it tenants have no role of their own")
 	}
 	if sf.serviceURL != "" && !isPostgresURL(sf.serviceURL) {
 		return usagef("--service-url %s: want a postgres:// or postgresql:// URL", cloacina.RedactURL(sf.serviceURL))
@@ -157,7 +173,11 @@ func (b *backend) close(ctx context.Context) (first bool, err error) {
 func (sf *storageFlags) openBackend(ctx context.Context, log *slog.Logger, opts ...cloacina.Option) (*backend, error) {
 	switch {
 	case sf.databaseURL == "":
-		m, err := tenant.NewSQLiteManager(sf.dataDir, opts...)
+		cfg := tenant.SQLiteConfig{IdleTimeout: sf.idleTimeout}
+		if sf.idleTimeout == 0 {
+			cfg.IdleTimeout = -1 // never closed
+		}
+		m, err := tenant.NewSQLiteManagerWithConfig(sf.dataDir, cfg, opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -192,9 +212,14 @@ func (sf *storageFlags) openBackend(ctx context.Context, log *slog.Logger, opts 
 		Admin:       admin,
 		Credentials: creds,
 		ServiceURL:  serviceURL,
+		RolePrefix:  sf.rolePrefix,
 	}, opts...)
 	if err != nil {
 		admin.Close()
+		if errors.Is(err, cloacina.ErrInvalidOption) && sf.rolePrefix != "" {
+			// The one setting of this call that the flags do not check.
+			return nil, usagef("--tenant-role-prefix %q: %w", sf.rolePrefix, err)
+		}
 		return nil, err
 	}
 	return &backend{m: m, admin: admin}, nil
@@ -230,6 +255,16 @@ type serveFlags struct {
 	totalTasks  int
 	taskTimeout time.Duration
 	dbPoolSize  int
+	// The HTTP server's limits (server.Config) and the per-client bound
+	// on connections (server.LimitConnsPerClient; 0: none).
+	maxConnsPerClient    int
+	bodyReadTimeout      time.Duration
+	maxInflightBodyBytes byteSize
+	inflightWait         time.Duration
+	tenantDeleteGrace    time.Duration
+	// idleTimeoutSet: --idle-timeout was given (flag or variable), which
+	// PostgreSQL refuses.
+	idleTimeoutSet bool
 }
 
 // concurrency returns the per-tenant and total task slots the flags ask
@@ -256,6 +291,33 @@ func (f *serveFlags) concurrency() (perTenant, total int, err error) {
 		return 0, 0, usagef("--total-concurrent-tasks %d is below --max-concurrent-tasks %d: the engine's slots for all tenants must hold at least one tenant's", total, f.tenantTasks)
 	}
 	return f.tenantTasks, total, nil
+}
+
+// checkLimits checks the HTTP limits' flags and --idle-timeout: none may be
+// negative, and the durations and sizes that the server would otherwise
+// replace by their defaults may not be 0 either.
+func (f *serveFlags) checkLimits() error {
+	if f.maxConnsPerClient < 0 {
+		return usagef("--max-conns-per-client %d: want 1 or more (0: no limit)", f.maxConnsPerClient)
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"body-read-timeout", f.bodyReadTimeout}, {"inflight-wait", f.inflightWait}, {"tenant-delete-grace", f.tenantDeleteGrace}} {
+		if d.v <= 0 {
+			return usagef("--%s %v: want a positive duration", d.flag, d.v)
+		}
+	}
+	if f.maxInflightBodyBytes <= 0 {
+		return usagef("--max-inflight-body-bytes %v: want a positive size (e.g. 32MiB)", f.maxInflightBodyBytes)
+	}
+	switch {
+	case f.storage.idleTimeout < 0:
+		return usagef("--idle-timeout %v: want a positive duration (0: keep every tenant open)", f.storage.idleTimeout)
+	case f.storage.databaseURL != "" && f.idleTimeoutSet:
+		return usagef("--idle-timeout is for SQLite: on PostgreSQL (--database-url) every tenant is served by one engine and pool, and an idle tenant holds no connection or file of its own")
+	}
+	return nil
 }
 
 // defaultTotalTasks is the default of --total-concurrent-tasks for
@@ -290,7 +352,10 @@ of all tenants together (see docs/cli.md for the trade-off).`,
   cloacina serve --database-url 'postgres://cloacina:secret@localhost:5432/cloacina'
   cloacina serve --database-url "$DATABASE_URL" --tenant-roles`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return a.serve(cmd.Context(), f) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.idleTimeoutSet = a.isSet(cmd, "idle-timeout")
+			return a.serve(cmd.Context(), f)
+		},
 	}
 	f.storage.add(cmd)
 	fl := cmd.Flags()
@@ -314,6 +379,21 @@ of all tenants together (see docs/cli.md for the trade-off).`,
 	bindSecondsEnv(fl, "task-timeout", []string{"CLOACINA_TASK_TIMEOUT", tenant.EnvTaskTimeoutSeconds}, tenant.EnvTaskTimeoutSeconds)
 	fl.IntVar(&f.dbPoolSize, "db-pool-size", cloacina.DefaultDBPoolSize, "database connections: PostgreSQL's shared pool, or each SQLite tenant file's readers (plus its one writer)")
 	bindEnv(fl, "db-pool-size", "CLOACINA_DB_POOL_SIZE", tenant.EnvDBPoolSize)
+	fl.IntVar(&f.maxConnsPerClient, "max-conns-per-client", defaultMaxConnsPerClient, "connections one client IP address may hold open at once; more are closed at accept (0: no limit). Behind a reverse proxy every client has the proxy's address")
+	bindEnv(fl, "max-conns-per-client", "CLOACINA_MAX_CONNS_PER_CLIENT")
+	fl.DurationVar(&f.bodyReadTimeout, "body-read-timeout", server.DefaultBodyReadTimeout, "how long a request's body may take to arrive after its headers (408 request_timeout then)")
+	bindEnv(fl, "body-read-timeout", "CLOACINA_BODY_READ_TIMEOUT")
+	f.maxInflightBodyBytes = server.DefaultMaxInFlightBodyBytes
+	fl.Var(&f.maxInflightBodyBytes, "max-inflight-body-bytes", "request bodies held at once, all requests together (bytes, or with KiB, MiB, GiB); a request that does not fit waits --inflight-wait, then gets 503")
+	bindEnv(fl, "max-inflight-body-bytes", "CLOACINA_MAX_INFLIGHT_BODY_BYTES")
+	fl.DurationVar(&f.inflightWait, "inflight-wait", server.DefaultInFlightWait, "how long a request waits for room under --max-inflight-body-bytes before its 503")
+	bindEnv(fl, "inflight-wait", "CLOACINA_INFLIGHT_WAIT")
+	fl.DurationVar(&f.tenantDeleteGrace, "tenant-delete-grace", server.DefaultTenantDeleteGrace, "how long tenant delete lets the tenant's running tasks stop before answering 503 (the keys revoked; a retry finishes it)")
+	bindEnv(fl, "tenant-delete-grace", "CLOACINA_TENANT_DELETE_GRACE")
+	fl.DurationVar(&f.storage.idleTimeout, "idle-timeout", tenant.DefaultSQLiteIdleTimeout, "SQLite: close a tenant's file and engine once unused that long with no unfinished work; the next request reopens it (0: keep every tenant open)")
+	bindEnv(fl, "idle-timeout", "CLOACINA_IDLE_TIMEOUT")
+	fl.StringVar(&f.storage.rolePrefix, "tenant-role-prefix", "", "--tenant-roles: prefix of the tenants' role names (default "+tenant.SecureRolePrefix+"); roles are cluster-wide: two deployments on one PostgreSQL server need different prefixes")
+	bindEnv(fl, "tenant-role-prefix", "CLOACINA_TENANT_ROLE_PREFIX")
 	fl.StringVar(&f.eventLog, "event-log", cloacina.EventLogAll.String(), "which state changes become events: all, or exceptions (failures, retries, cancellations... but no event for a plain success)")
 	bindEnv(fl, "event-log", "CLOACINA_EVENT_LOG")
 	return cmd
@@ -359,6 +439,9 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	eventLog, err := cloacina.ParseEventLog(f.eventLog)
 	if err != nil {
 		return usagef("--event-log %q: want all or exceptions", f.eventLog)
+	}
+	if err := f.checkLimits(); err != nil {
+		return err
 	}
 	if f.adminKey != "" && len(f.adminKey) < minAdminKeyLength {
 		return usagef("--admin-key: at least %d characters (e.g. openssl rand -hex 24)", minAdminKeyLength)
@@ -467,6 +550,11 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		Logger:      log,
 		Registerer:  reg,
 		Gatherer:    reg,
+
+		BodyReadTimeout:      f.bodyReadTimeout,
+		MaxInFlightBodyBytes: int64(f.maxInflightBodyBytes),
+		InFlightWait:         f.inflightWait,
+		TenantDeleteGrace:    f.tenantDeleteGrace,
 	})
 	if err != nil {
 		return fmt.Errorf("starting the HTTP server: %w", err)
@@ -476,6 +564,9 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return fmt.Errorf("--addr %s: %w", f.addr, err)
 	}
+	// Accepted through the per-client bound; the address printed and
+	// logged is the listener's.
+	limited := server.LimitConnsPerClient(ln, f.maxConnsPerClient)
 	hs := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -491,12 +582,15 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		slots = append(slots, "task_slots_total", total)
 	}
 	log.Info("serving", append([]any{"addr", ln.Addr().String(), "storage", f.storage.describe(), "auth", !f.noAuth},
-		append(slots, "task_timeout", f.taskTimeout.String(), "db_pool_size", f.dbPoolSize)...)...)
+		append(slots, "task_timeout", f.taskTimeout.String(), "db_pool_size", f.dbPoolSize,
+			"max_conns_per_client", f.maxConnsPerClient, "body_read_timeout", f.bodyReadTimeout.String(),
+			"max_inflight_body_bytes", int64(f.maxInflightBodyBytes), "inflight_wait", f.inflightWait.String(),
+			"tenant_delete_grace", f.tenantDeleteGrace.String())...)...)
 	// Printed before the first request is served, so that whoever sees the
 	// service ready knows where the admin key is.
 	a.printStart(base, f, ak, keysURL)
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	go func() { served <- hs.Serve(limited) }()
 
 	select {
 	case <-ctx.Done():
