@@ -152,6 +152,20 @@ func TestBadInput(t *testing.T) {
 		{"total on SQLite from env", map[string]string{"CLOACINA_TOTAL_CONCURRENT_TASKS": "32"}, []string{"serve", "--data-dir", t.TempDir()}, 2, "is for PostgreSQL"},
 		{"total below per tenant", nil, []string{"serve", "--database-url", "postgres://u@127.0.0.1:1/db", "--max-concurrent-tasks", "8", "--total-concurrent-tasks", "4"}, 2, "--total-concurrent-tasks 4 is below --max-concurrent-tasks 8"},
 		{"per tenant zero", map[string]string{"MAX_CONCURRENT_TASKS": "0"}, []string{"serve", "--data-dir", t.TempDir()}, 2, "--max-concurrent-tasks 0: want 1 or more"},
+		// The HTTP limits, idle closing and role prefix (checked before
+		// any database is reached).
+		{"conns per client negative", map[string]string{"CLOACINA_MAX_CONNS_PER_CLIENT": "-1"}, []string{"serve", "--data-dir", t.TempDir()}, 2, "--max-conns-per-client -1: want 1 or more (0: no limit)"},
+		{"body read timeout negative", nil, []string{"serve", "--data-dir", t.TempDir(), "--body-read-timeout", "-1s"}, 2, "--body-read-timeout -1s: want a positive duration"},
+		{"delete grace zero", map[string]string{"CLOACINA_TENANT_DELETE_GRACE": "0s"}, []string{"serve", "--data-dir", t.TempDir()}, 2, "--tenant-delete-grace 0s: want a positive duration"},
+		{"inflight bytes unit", nil, []string{"serve", "--data-dir", t.TempDir(), "--max-inflight-body-bytes", "32MB"}, 2, "KiB, MiB or GiB"},
+		{"inflight bytes negative", map[string]string{"CLOACINA_MAX_INFLIGHT_BODY_BYTES": "-1MiB"}, []string{"serve", "--data-dir", t.TempDir()}, 2, "--max-inflight-body-bytes -1MiB: want a positive size"},
+		{"idle timeout negative", nil, []string{"serve", "--data-dir", t.TempDir(), "--idle-timeout", "-1m"}, 2, "--idle-timeout -1m0s: want a positive duration (0: keep every tenant open)"},
+		{"idle timeout on PostgreSQL", map[string]string{"CLOACINA_IDLE_TIMEOUT": "5m"}, []string{"serve", "--database-url", "postgres://u@127.0.0.1:1/db"}, 2, "--idle-timeout is for SQLite"},
+		{"role prefix without roles", nil, []string{"serve", "--database-url", "postgres://u@127.0.0.1:1/db", "--tenant-role-prefix", "d2_"}, 2, "--tenant-role-prefix goes with --tenant-roles"},
+		// Admin keys or a tenant's.
+		{"keys without scope", nil, []string{"keys", "list"}, 2, "--tenant is required (or set CLOACINA_TENANT), or --admin"},
+		{"keys admin and tenant", nil, []string{"keys", "revoke", "abc", "--admin", "-t", "acme"}, 2, "--admin and --tenant do not go together"},
+		{"admin key with role", nil, []string{"keys", "create", "--admin", "--role", "read"}, 2, "--role goes with --tenant"},
 		// The guide's .env settings: honoured or refused, never ignored.
 		{"task timeout not seconds", map[string]string{"TASK_TIMEOUT_SECONDS": "5m"}, []string{"serve", "--data-dir", t.TempDir()}, 2, `TASK_TIMEOUT_SECONDS="5m" (from the environment, the default of --task-timeout): want a whole number of seconds`},
 		{"task timeout zero", map[string]string{"TASK_TIMEOUT_SECONDS": "0"}, []string{"serve", "--data-dir", t.TempDir()}, 2, "--task-timeout 0s: want a positive duration"},
@@ -289,5 +303,25 @@ func TestEventLine(t *testing.T) {
 	}
 	if !terminalEvent("execution_cancelled") || terminalEvent("execution_paused") || terminalEvent("task_failed") {
 		t.Error("terminalEvent")
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]int64{"1024": 1024, "32MiB": 32 << 20, "512kib": 512 << 10, "2GiB": 2 << 30, "7B": 7, " 3MiB ": 3 << 20} {
+		var s byteSize
+		if err := s.Set(in); err != nil || int64(s) != want {
+			t.Errorf("Set(%q) = %d, %v; want %d", in, s, err, want)
+		}
+	}
+	for _, in := range []string{"", "MiB", "1.5MiB", "32MB", "1 MiB", "9999999999999GiB"} {
+		var s byteSize
+		if err := s.Set(in); err == nil {
+			t.Errorf("Set(%q) = %d, want an error", in, s)
+		}
+	}
+	for v, want := range map[byteSize]string{32 << 20: "32MiB", 1536: "1536B", 0: "0", 3 << 30: "3GiB"} {
+		if got := v.String(); got != want {
+			t.Errorf("%d.String() = %q, want %q", int64(v), got, want)
+		}
 	}
 }

@@ -17,8 +17,8 @@ var sizeUnits = []struct {
 }{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
 
 // String writes the size in the largest unit that holds it whole.
-func (s *byteSize) String() string {
-	v := int64(*s)
+func (s byteSize) String() string {
+	v := int64(s)
 	for _, u := range sizeUnits {
 		if v != 0 && v%u.n == 0 {
 			return strconv.FormatInt(v/u.n, 10) + u.name
