@@ -233,6 +233,7 @@ makes one, or use the server's --admin-key).`,
 			})
 		}),
 	}
+	del.ValidArgsFunction = a.completeKeyID
 	for _, c := range []*cobra.Command{create, list, del} {
 		tenantFlag(c, &tenantID)
 		c.Flag("tenant").Usage = "tenant id (required unless --admin) [$CLOACINA_TENANT]"

@@ -68,6 +68,12 @@ func TestAdminKeyCommands(t *testing.T) {
 		}
 	}
 
+	// Shell completion offers the admin keys' ids.
+	if res := cli(t, ctx, p.url, second, "__complete", "keys", "revoke", "--admin", ""); !strings.Contains(res.stdout, genID+"\t") ||
+		!strings.Contains(res.stdout, secondID+"\tops") {
+		t.Errorf("completing keys revoke --admin: %q", res.stdout)
+	}
+
 	// A key cannot revoke itself: refused, and it still works.
 	res := cli(t, ctx, p.url, genKey, "keys", "revoke", "--admin", genID)
 	if res.code != 1 || !strings.Contains(res.stderr, "is the key this command uses") || !strings.Contains(res.stderr, "409 key_in_use") {
