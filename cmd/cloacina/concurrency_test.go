@@ -72,7 +72,7 @@ func TestServePostgresNoisyNeighbour(t *testing.T) {
 	if err != nil || !regexp.MustCompile(`(?m)^cloacina_task_slots 16$`).MatchString(prom) {
 		t.Errorf("/metrics: %v; want cloacina_task_slots 16 (the default total)\n%s", err, grepLines(prom, "cloacina_task_slots"))
 	}
-	if !regexp.MustCompile(`task_slots_per_tenant=4 task_slots_total=16`).MatchString(p.stderr.String()) {
+	if !p.waitStderr("task_slots_per_tenant=4 task_slots_total=16") {
 		t.Errorf("the serving log line does not give the slots:\n%s", p.stderr)
 	}
 	// The oldest noisy wait is running: the drain releases it. The queued

@@ -421,7 +421,7 @@ func TestGeneratedAdminKey(t *testing.T) {
 	// and how to revoke it.
 	p3 := startServe(t, dir, []string{"CLOACINA_ADMIN_KEY=" + testAdminKey})
 	want := "stays valid beside --admin-key until revoked: cloacina keys revoke --admin " + id
-	if !strings.Contains(p3.stdout.String(), want) || !strings.Contains(p3.stderr.String(), "revoke=\"cloacina keys revoke --admin "+id+"\"") {
+	if !strings.Contains(p3.stdout.String(), want) || !p3.waitStderr("revoke=\"cloacina keys revoke --admin "+id+"\"") {
 		t.Errorf("start with CLOACINA_ADMIN_KEY does not say %q:\nstdout:\n%s\nstderr:\n%s", want, p3.stdout, p3.stderr)
 	}
 	if ts, err := client.New(p3.url, client.WithAPIKey(key)).ListTenants(ctx); err != nil || len(ts) != 1 {

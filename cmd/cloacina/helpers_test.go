@@ -127,8 +127,11 @@ func startServe(t *testing.T, dir string, env []string, args ...string) *serverP
 		t.Fatal(err)
 	}
 	urls := make(chan string, 1)
+	// printStart's last line starts with "try: ", on every path.
+	printed := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(pipe)
+		seen := false
 		for sc.Scan() {
 			line := sc.Text()
 			p.stdout.Write([]byte(line + "\n"))
@@ -137,6 +140,10 @@ func startServe(t *testing.T, dir string, env []string, args ...string) *serverP
 				case urls <- m[1]:
 				default:
 				}
+			}
+			if !seen && strings.HasPrefix(line, "try: ") {
+				seen = true
+				close(printed)
 			}
 		}
 		_, _ = io.Copy(io.Discard, pipe)
@@ -157,7 +164,26 @@ func startServe(t *testing.T, dir string, env []string, args ...string) *serverP
 		t.Fatalf("serve did not print its address in 60s\nstderr:\n%s", p.stderr)
 	}
 	waitReady(t, p.url, 30*time.Second)
+	// What serve printed at start is all in p.stdout before it returns.
+	select {
+	case <-printed:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("serve's start message has no try: line\nstdout:\n%s", p.stdout)
+	}
 	return p
+}
+
+// waitStderr waits up to 5 s for serve's stderr to hold sub (the log is
+// copied from its pipe by another goroutine), and reports whether it did.
+func (p *serverProc) waitStderr(sub string) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(p.stderr.String(), sub) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
 }
 
 // waitReady polls /readyz until it answers 200.

@@ -20,8 +20,8 @@ func TestServeLimits(t *testing.T) {
 	t.Parallel()
 	p := startServe(t, t.TempDir(), []string{"CLOACINA_ADMIN_KEY=" + testAdminKey, "CLOACINA_BODY_READ_TIMEOUT=300ms"},
 		"--max-conns-per-client", "2")
-	if log := p.stderr.String(); !strings.Contains(log, "max_conns_per_client=2 body_read_timeout=300ms") {
-		t.Errorf("serving log line:\n%s", log)
+	if !p.waitStderr("idle_timeout=2m0s max_conns_per_client=2 body_read_timeout=300ms") {
+		t.Errorf("serving log line:\n%s", p.stderr)
 	}
 	host := strings.TrimPrefix(p.url, "http://")
 

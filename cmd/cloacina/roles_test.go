@@ -69,6 +69,9 @@ func TestServeTenantRolePrefix(t *testing.T) {
 	id := uniqueID("rp")
 	p := startServe(t, dir, []string{"CLOACINA_ADMIN_KEY=" + testAdminKey, "DATABASE_URL=" + dbURL, "CLOACINA_TENANT_ROLES=true"},
 		"--data-dir", filepath.Join(dir, "data"), "--tenant-role-prefix", "d2_")
+	if !strings.Contains(p.stdout.String(), "a schema and a role d2_<id> per tenant") {
+		t.Errorf("serve's start does not name the role prefix:\n%s", p.stdout)
+	}
 	mustCLI(t, ctx, p.url, testAdminKey, "tenant", "create", id)
 	t.Cleanup(func() { _ = cli(t, context.Background(), p.url, testAdminKey, "tenant", "delete", id, "--yes") })
 	if !roleExists(t, dbURL, "d2_"+id) || roleExists(t, dbURL, "user_"+id) {

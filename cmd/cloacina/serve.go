@@ -135,6 +135,8 @@ func isPostgresURL(u string) bool {
 // describe says where the tenants are kept.
 func (sf *storageFlags) describe() string {
 	switch {
+	case sf.tenantRoles && sf.rolePrefix != "":
+		return "PostgreSQL " + cloacina.RedactURL(sf.databaseURL) + ": a schema and a role " + sf.rolePrefix + "<id> per tenant"
 	case sf.tenantRoles:
 		return "PostgreSQL " + cloacina.RedactURL(sf.databaseURL) + ": a schema and a role per tenant"
 	case sf.databaseURL != "":
@@ -581,11 +583,14 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	if total > 0 {
 		slots = append(slots, "task_slots_total", total)
 	}
-	log.Info("serving", append([]any{"addr", ln.Addr().String(), "storage", f.storage.describe(), "auth", !f.noAuth},
-		append(slots, "task_timeout", f.taskTimeout.String(), "db_pool_size", f.dbPoolSize,
-			"max_conns_per_client", f.maxConnsPerClient, "body_read_timeout", f.bodyReadTimeout.String(),
-			"max_inflight_body_bytes", int64(f.maxInflightBodyBytes), "inflight_wait", f.inflightWait.String(),
-			"tenant_delete_grace", f.tenantDeleteGrace.String())...)...)
+	settings := append(slots, "task_timeout", f.taskTimeout.String(), "db_pool_size", f.dbPoolSize)
+	if f.storage.databaseURL == "" {
+		settings = append(settings, "idle_timeout", f.storage.idleTimeout.String())
+	}
+	settings = append(settings, "max_conns_per_client", f.maxConnsPerClient, "body_read_timeout", f.bodyReadTimeout.String(),
+		"max_inflight_body_bytes", int64(f.maxInflightBodyBytes), "inflight_wait", f.inflightWait.String(),
+		"tenant_delete_grace", f.tenantDeleteGrace.String())
+	log.Info("serving", append([]any{"addr", ln.Addr().String(), "storage", f.storage.describe(), "auth", !f.noAuth}, settings...)...)
 	// Printed before the first request is served, so that whoever sees the
 	// service ready knows where the admin key is.
 	a.printStart(base, f, ak, keysURL)

@@ -23,8 +23,8 @@ func TestServeGuideEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := startServe(t, dir, []string{"CLOACINA_ADMIN_KEY=" + testAdminKey})
-	if log := p.stderr.String(); !strings.Contains(log, "task_slots_per_tenant=3 task_timeout=7s db_pool_size=5") {
-		t.Errorf("serving log line:\n%s", log)
+	if !p.waitStderr("task_slots_per_tenant=3 task_timeout=7s db_pool_size=5") {
+		t.Errorf("serving log line:\n%s", p.stderr)
 	}
 	c := client.New(p.url, client.WithAPIKey(testAdminKey))
 	if _, err := c.CreateTenant(ctx, "acme"); err != nil {
