@@ -291,6 +291,18 @@ func (m *manager) dropIdle(id string, s *slot) {
 // the runner's error (ErrRunnerClosed) or its result, never on storage
 // deleted under its feet.
 func (m *manager) use(ctx context.Context, tenantID string, create bool) (r *cloacina.Runner, done func(), err error) {
+	return m.useAs(ctx, tenantID, create, true)
+}
+
+// look is use for a call that only reads the tenant's state (Metrics): it
+// holds the runner as use does, but does not count as activity, so that a
+// monitoring scrape, which reads every open tenant every few seconds, does
+// not keep idle tenants open.
+func (m *manager) look(ctx context.Context, tenantID string) (r *cloacina.Runner, done func(), err error) {
+	return m.useAs(ctx, tenantID, false, false)
+}
+
+func (m *manager) useAs(ctx context.Context, tenantID string, create, active bool) (r *cloacina.Runner, done func(), err error) {
 	for {
 		m.mu.Lock()
 		if m.closed {
@@ -299,11 +311,13 @@ func (m *manager) use(ctx context.Context, tenantID string, create bool) (r *clo
 		}
 		if s := m.slots[tenantID]; s != nil && s.runner != nil {
 			s.uses++
-			s.touch()
+			if active {
+				s.touch()
+			}
 			m.ops.Add(1)
 			r := s.runner
 			m.mu.Unlock()
-			return r, func() { m.unuse(tenantID, s) }, nil
+			return r, func() { m.unuse(tenantID, s, active) }, nil
 		}
 		m.mu.Unlock()
 		// Open the runner, then take it as above, unless a Remove took it
@@ -314,10 +328,12 @@ func (m *manager) use(ctx context.Context, tenantID string, create bool) (r *clo
 	}
 }
 
-func (m *manager) unuse(id string, s *slot) {
+func (m *manager) unuse(id string, s *slot, active bool) {
 	m.mu.Lock()
 	s.uses--
-	s.touch()
+	if active {
+		s.touch()
+	}
 	if s.uses == 0 && s.idle != nil {
 		close(s.idle)
 		s.idle = nil
@@ -566,12 +582,13 @@ func (m *manager) cancelAndShutdown(ctx context.Context, tenantID string, r *clo
 // Metrics returns the tenant's metrics, computed in SQL by
 // [cloacina.Runner.Metrics]. It opens the tenant's runner when needed but
 // creates no storage: a tenant without storage is an error wrapping
-// [ErrTenantNotFound].
+// [ErrTenantNotFound]. Reading metrics is not activity: it does not keep
+// an idle SQLite tenant open (see [SQLiteConfig.IdleTimeout]).
 func (m *manager) Metrics(ctx context.Context, tenantID string) (*cloacina.Metrics, error) {
 	if err := m.check(tenantID); err != nil {
 		return nil, err
 	}
-	r, done, err := m.use(ctx, tenantID, false)
+	r, done, err := m.look(ctx, tenantID)
 	if err != nil {
 		return nil, err
 	}

@@ -67,7 +67,7 @@ type Manager interface {
 	// returns ErrTenantNotFound; storage the manager did not create is
 	// never deleted (ErrForeignStorage).
 	Remove(ctx context.Context, tenantID string) error
-	// Metrics returns the tenant's metrics (computed in SQL by Runner.Metrics). Unlike Execute, it creates no tenant: a tenant without storage is ErrTenantNotFound.
+	// Metrics returns the tenant's metrics (computed in SQL by Runner.Metrics). Unlike Execute, it creates no tenant: a tenant without storage is ErrTenantNotFound. It does not count as activity that keeps an idle tenant open.
 	Metrics(ctx context.Context, tenantID string) (*cloacina.Metrics, error)
 	// OpenTenants returns, sorted, the tenants whose runner is open in
 	// this process: the ones it is serving now.

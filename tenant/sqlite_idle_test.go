@@ -85,6 +85,31 @@ func TestSQLiteIdleRunnersAreClosed(t *testing.T) {
 	}
 }
 
+// TestSQLiteMetricsDoNotKeepTenantsOpen: reading a tenant's metrics more
+// often than the idle timeout (as a Prometheus scrape of every open tenant
+// does) does not count as activity, so the idle tenant still closes.
+func TestSQLiteMetricsDoNotKeepTenantsOpen(t *testing.T) {
+	ctx := testCtx(t, time.Minute)
+	dir := filepath.Join(t.TempDir(), "data")
+	m := newIdleManager(t, dir, tenant.SQLiteConfig{IdleTimeout: 300 * time.Millisecond})
+	if _, err := m.Execute(ctx, "watched", "pipeline", nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, ok := m.OpenRunner("watched"); !ok {
+			break // closed although read every 50ms
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a tenant whose metrics are read every 50ms stayed open for 10s past its 300ms idle timeout")
+		}
+		if _, err := m.Metrics(ctx, "watched"); err != nil {
+			t.Fatalf("Metrics: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // TestSQLiteIdleClosingRacesWithCalls hammers tenants whose runners close
 // after 1ms of idleness: every call of the manager must succeed (a runner
 // is never closed under a call), and the manager must close cleanly.
