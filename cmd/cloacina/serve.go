@@ -390,7 +390,7 @@ of all tenants together (see docs/cli.md for the trade-off).`,
 	bindEnv(fl, "max-inflight-body-bytes", "CLOACINA_MAX_INFLIGHT_BODY_BYTES")
 	fl.DurationVar(&f.inflightWait, "inflight-wait", server.DefaultInFlightWait, "how long a request waits for room under --max-inflight-body-bytes before its 503")
 	bindEnv(fl, "inflight-wait", "CLOACINA_INFLIGHT_WAIT")
-	fl.DurationVar(&f.tenantDeleteGrace, "tenant-delete-grace", server.DefaultTenantDeleteGrace, "how long tenant delete lets the tenant's running tasks stop before answering 503 (the keys revoked; a retry finishes it)")
+	fl.DurationVar(&f.tenantDeleteGrace, "tenant-delete-grace", server.DefaultTenantDeleteGrace, "how long tenant delete lets the tenant's cancelled tasks stop before its data is deleted anyway (503 only when the removal cannot finish in time: the keys are revoked, and a retry finishes it)")
 	bindEnv(fl, "tenant-delete-grace", "CLOACINA_TENANT_DELETE_GRACE")
 	fl.DurationVar(&f.storage.idleTimeout, "idle-timeout", tenant.DefaultSQLiteIdleTimeout, "SQLite: close a tenant's file and engine once unused that long with no unfinished work; the next request reopens it (0: keep every tenant open)")
 	bindEnv(fl, "idle-timeout", "CLOACINA_IDLE_TIMEOUT")
