@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net"
 	"regexp"
 	"strings"
@@ -118,6 +119,21 @@ func TestTenantDelete(t *testing.T) {
 		}
 	})
 
+	t.Run("503", func(t *testing.T) {
+		px := newDeleteProxy(t, p.url, answer503, 0)
+		res := cli(t, ctx, px.url, testAdminKey, "tenant", "delete", "quick")
+		if !px.acted.Load() {
+			t.Fatal("the proxy saw no DELETE")
+		}
+		if res.code != 1 || res.stdout != "" || !strings.Contains(res.stderr, "tenant quick is not deleted yet") ||
+			!strings.Contains(res.stderr, "cloacina tenant delete quick again") {
+			t.Errorf("delete answered 503: exit %d, stdout %q, stderr %q; want not deleted yet, exit 1", res.code, res.stdout, res.stderr)
+		}
+		if !exists("quick") {
+			t.Error("quick is gone although the DELETE never reached the server")
+		}
+	})
+
 	t.Run("timeout", func(t *testing.T) {
 		px := newDeleteProxy(t, p.url, holdRequest, 2*time.Second)
 		res := cli(t, ctx, px.url, testAdminKey, "tenant", "delete", "slow", "--timeout", "300ms", "-o", "json")
@@ -155,6 +171,7 @@ func runTerminal(t *testing.T, env map[string]string, answer string, args ...str
 const (
 	dropAnswer  = iota // forward it, then close the client's connection instead of relaying the answer
 	holdRequest        // forward it only after a delay
+	answer503          // answer it 503 unavailable, as a server whose removal could not finish in its grace does
 )
 
 // deleteProxy relays TCP connections to a server, and does its mode to
@@ -237,6 +254,12 @@ func (px *deleteProxy) pipe(cc, sc net.Conn) {
 			if bytes.HasPrefix(buf[:n], []byte("DELETE /tenants/")) {
 				px.acted.Store(true)
 				switch px.mode {
+				case answer503:
+					body := `{"error":{"code":"unavailable","message":"tenant could not be removed within 10s (its keys are revoked); retry the DELETE","request_id":"r503"}}`
+					_, _ = fmt.Fprintf(cc, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: %d\r\nX-Request-Id: r503\r\nConnection: close\r\n\r\n%s", len(body), body)
+					cc.Close()
+					sc.Close()
+					return
 				case dropAnswer:
 					drop.Store(true)
 				case holdRequest:
