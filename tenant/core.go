@@ -410,6 +410,22 @@ func (m *manager) evict(ctx context.Context, id string, busy func(context.Contex
 	return true
 }
 
+// reopenIfBusy opens the tenant's runner again, after an evict, when
+// stillBusy reports work in its storage: a runner handed out long ago
+// (Runner, ExistingRunner) may have recorded an execution between
+// evict's look at the storage and the shutdown, and accepted work must
+// not wait for the next call. It takes the tenant's lock, and does
+// nothing when another call opened the runner meanwhile or the manager is
+// closed.
+func (m *manager) reopenIfBusy(ctx context.Context, id string, stillBusy func(context.Context) bool) {
+	if !stillBusy(ctx) {
+		return
+	}
+	if _, err := m.ExistingRunner(ctx, id); err != nil && !errors.Is(err, ErrManagerClosed) && !errors.Is(err, ErrTenantNotFound) {
+		m.log.Warn("reopening a tenant whose work arrived while it was closed", "tenant", id, "err", err)
+	}
+}
+
 // Execute runs a workflow for a tenant and waits for the result (see
 // [cloacina.Runner.Execute]). An unknown workflow is refused before the
 // tenant's storage is created.

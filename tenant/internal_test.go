@@ -204,3 +204,56 @@ func TestRemoveWaitsForCallsInProgress(t *testing.T) {
 		t.Errorf("Close: %v", err)
 	}
 }
+
+// TestEvictedTenantReopensForWorkThatSlippedIn: an execution recorded in
+// a tenant's file while its runner was being closed as idle (by a runner
+// handed out long before) is not left waiting for the next call: the
+// janitor's reopenIfBusy opens the tenant again and the work runs.
+func TestEvictedTenantReopensForWorkThatSlippedIn(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wf := cloacina.NewWorkflow("note").Task("t", func(_ context.Context, c *cloacina.Context) error {
+		return c.Set("done", true)
+	}).MustBuild()
+	quiet := cloacina.WithLogger(slog.New(slog.DiscardHandler))
+	m, err := NewSQLiteManagerWithConfig(t.TempDir(), SQLiteConfig{IdleTimeout: -1}, cloacina.WithWorkflows(wf), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx) //nolint:errcheck // nothing to check at the end
+	if _, err := m.Execute(ctx, "acme", "note", nil); err != nil {
+		t.Fatal(err)
+	}
+	if !m.evict(ctx, "acme", m.files.busy("acme"), nil) {
+		t.Fatal("the idle tenant was not closed")
+	}
+	// The work that slipped in: recorded in the file with no runner of
+	// the manager open.
+	other, err := cloacina.NewRunner(ctx, "sqlite://"+m.files.path("acme"), cloacina.WithWorkflows(wf), cloacina.WithEnqueueOnly(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := other.ExecuteAsync(ctx, "note", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.reopenIfBusy(ctx, "acme", m.files.hasWork("acme"))
+	if _, ok := m.OpenRunner("acme"); !ok {
+		t.Fatal("the tenant with new work was not reopened")
+	}
+	res, err := h.Wait(ctx)
+	if err != nil || res.Status != cloacina.ExecutionCompleted {
+		t.Fatalf("the slipped-in execution: %v, %v; want Completed", res, err)
+	}
+	if err := other.Shutdown(ctx); err != nil {
+		t.Error(err)
+	}
+	// Without work, nothing is reopened.
+	if !m.evict(ctx, "acme", m.files.busy("acme"), nil) {
+		t.Fatal("the idle tenant was not closed the second time")
+	}
+	m.reopenIfBusy(ctx, "acme", m.files.hasWork("acme"))
+	if _, ok := m.OpenRunner("acme"); ok {
+		t.Error("a tenant without work was reopened")
+	}
+}

@@ -291,6 +291,7 @@ func (m *SQLiteManager) janitor(ctx context.Context, idle time.Duration) {
 			}
 			if m.evict(ctx, id, m.files.busy(id), nil) {
 				m.log.Debug("idle tenant runner closed", "tenant", id)
+				m.reopenIfBusy(ctx, id, m.files.hasWork(id))
 			}
 		}
 	}
@@ -328,12 +329,22 @@ func (f *sqliteFiles) busy(id string) func(context.Context, *cloacina.Runner) bo
 	return func(ctx context.Context, r *cloacina.Runner) bool {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		work, err := store.SQLiteHasUnfinishedWork(ctx, f.path(id))
-		if err != nil || work {
+		if f.hasWork(id)(ctx) {
 			return true
 		}
 		mt, err := r.Metrics(ctx)
 		return err != nil || mt.RunningTasks > 0
+	}
+}
+
+// hasWork reports whether the tenant's database holds Pending or Running
+// executions (or cannot be read).
+func (f *sqliteFiles) hasWork(id string) func(context.Context) bool {
+	return func(ctx context.Context) bool {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		work, err := store.SQLiteHasUnfinishedWork(ctx, f.path(id))
+		return err != nil || work
 	}
 }
 
