@@ -335,7 +335,23 @@ func readTenant(ctx context.Context, m tenant.Manager, id string) tenantRead {
 		return r // closed since it was listed: nothing to report
 	}
 	r.engine = runner.Engine()
+	if om, ok := m.(openMetricser); ok {
+		// Never reopens a tenant closed since it was listed, and is not
+		// activity that would keep an idle tenant open.
+		var open bool
+		r.m, open, r.err = om.OpenMetrics(ctx, id)
+		if !open {
+			r.m, r.err = nil, nil
+		}
+		return r
+	}
 	// The manager's Metrics creates no tenant either.
 	r.m, r.err = m.Metrics(ctx, id)
 	return r
+}
+
+// openMetricser is a manager that reads an open tenant's metrics without
+// opening it (the tenant package's managers).
+type openMetricser interface {
+	OpenMetrics(ctx context.Context, tenantID string) (*cloacina.Metrics, bool, error)
 }

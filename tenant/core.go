@@ -286,10 +286,11 @@ func (m *manager) dropIdle(id string, s *slot) {
 
 // use returns the tenant's runner, opening it when needed, for one call of
 // the manager; the caller calls done once it no longer uses the runner.
-// Remove waits for such calls before deleting the tenant's data, and Close
-// before closing the storage, so that a call racing with them ends with
-// the runner's error (ErrRunnerClosed) or its result, never on storage
-// deleted under its feet.
+// Remove waits for such calls (until its ctx, the grace, ends) before
+// deleting the tenant's data, and Close before closing the storage, so
+// that a call racing with them ends with the runner's error
+// (ErrRunnerClosed) or its result; a call still running when Remove's
+// grace ends may see the data go under it.
 func (m *manager) use(ctx context.Context, tenantID string, create bool) (r *cloacina.Runner, done func(), err error) {
 	return m.useAs(ctx, tenantID, create, true)
 }
@@ -371,10 +372,15 @@ func (m *manager) idleTenants(idle time.Duration) []string {
 // for the tenant's lock and open a new runner after the shutdown. Runners
 // handed out before (Runner, ExistingRunner) end their calls with
 // [cloacina.ErrRunnerClosed]: call Runner again.
-func (m *manager) evict(ctx context.Context, id string, busy func(context.Context, *cloacina.Runner) bool, after func(context.Context)) bool {
+//
+// minIdle is how long the runner must have gone unused, checked again
+// here under the same hold of m.mu that takes the use count evict later
+// compares: a runner handed out after the caller chose it as idle is
+// never shut down under its new user.
+func (m *manager) evict(ctx context.Context, id string, minIdle time.Duration, busy func(context.Context, *cloacina.Runner) bool, after func(context.Context)) bool {
 	m.mu.Lock()
 	s := m.slots[id]
-	if m.closed || s == nil || s.runner == nil || s.uses > 0 || s.refs > 0 {
+	if m.closed || s == nil || s.runner == nil || s.uses > 0 || s.refs > 0 || time.Since(s.used) < minIdle {
 		m.mu.Unlock()
 		return false
 	}
@@ -590,7 +596,14 @@ func (m *manager) cancelAndShutdown(ctx context.Context, tenantID string, r *clo
 		m.log.Warn("the tasks of a removed tenant did not return within the grace period", "tenant", tenantID)
 		err = <-done
 	}
-	if err != nil && !errors.Is(err, context.Canceled) {
+	switch {
+	case err == nil:
+	case errors.Is(err, context.Canceled):
+		// Expected: the removal cancelled the tenant's tasks. The error
+		// says which were interrupted; a failure joined to it (closing the
+		// database) is in its text too.
+		m.log.Info("the running tasks of a removed tenant were cancelled", "tenant", tenantID, "detail", err)
+	default:
 		m.log.Warn("shutting down the runner of a removed tenant", "tenant", tenantID, "err", err)
 	}
 }
@@ -614,6 +627,34 @@ func (m *manager) Metrics(ctx context.Context, tenantID string) (*cloacina.Metri
 		return nil, fmt.Errorf("tenant %q: metrics: %w", tenantID, err)
 	}
 	return mt, nil
+}
+
+// OpenMetrics returns the tenant's metrics if its runner is open in this
+// process, and ok false (with no error) if it is not: unlike Metrics it
+// never opens a runner. Like Metrics it is not activity, so a monitoring
+// scrape of the open tenants neither reopens an idle-closed tenant nor
+// keeps one open. The runner is held (not closed under the call) while it
+// reads.
+func (m *manager) OpenMetrics(ctx context.Context, tenantID string) (mt *cloacina.Metrics, ok bool, err error) {
+	m.mu.Lock()
+	s := m.slots[tenantID]
+	if m.closed || s == nil || s.runner == nil {
+		m.mu.Unlock()
+		return nil, false, nil
+	}
+	s.uses++
+	m.ops.Add(1)
+	r := s.runner
+	m.mu.Unlock()
+	defer m.unuse(tenantID, s, false)
+	mt, err = r.Metrics(ctx)
+	if errors.Is(err, cloacina.ErrRunnerClosed) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, true, fmt.Errorf("tenant %q: metrics: %w", tenantID, err)
+	}
+	return mt, true, nil
 }
 
 // OpenTenants returns, sorted, the tenants whose runner is open.

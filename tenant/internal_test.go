@@ -224,7 +224,7 @@ func TestEvictedTenantReopensForWorkThatSlippedIn(t *testing.T) {
 	if _, err := m.Execute(ctx, "acme", "note", nil); err != nil {
 		t.Fatal(err)
 	}
-	if !m.evict(ctx, "acme", m.files.busy("acme"), nil) {
+	if !m.evict(ctx, "acme", 0, m.files.busy("acme"), nil) {
 		t.Fatal("the idle tenant was not closed")
 	}
 	// The work that slipped in: recorded in the file with no runner of
@@ -249,11 +249,105 @@ func TestEvictedTenantReopensForWorkThatSlippedIn(t *testing.T) {
 		t.Error(err)
 	}
 	// Without work, nothing is reopened.
-	if !m.evict(ctx, "acme", m.files.busy("acme"), nil) {
+	if !m.evict(ctx, "acme", 0, m.files.busy("acme"), nil) {
 		t.Fatal("the idle tenant was not closed the second time")
 	}
 	m.reopenIfBusy(ctx, "acme", m.files.hasWork("acme"))
 	if _, ok := m.OpenRunner("acme"); ok {
 		t.Error("a tenant without work was reopened")
+	}
+}
+
+// TestEvictSparesARunnerHandedOutAfterTheIdleChoice: the janitor chooses
+// idle tenants, then closes them one by one; a runner handed out in
+// between (a request) is not shut down under its new user.
+func TestEvictSparesARunnerHandedOutAfterTheIdleChoice(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m, err := NewSQLiteManagerWithConfig(t.TempDir(), SQLiteConfig{IdleTimeout: -1, NoResume: true}, cloacina.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx) //nolint:errcheck // nothing to check at the end
+	if _, err := m.Runner(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	const idle = 20 * time.Millisecond
+	time.Sleep(50 * time.Millisecond)
+	if got := m.idleTenants(idle); len(got) != 1 || got[0] != "x" {
+		t.Fatalf("idleTenants = %q, want [x]", got)
+	}
+	r, err := m.ExistingRunner(ctx, "x") // a request, after the choice
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.evict(ctx, "x", idle, m.files.busy("x"), nil) {
+		t.Fatal("evict shut down a runner handed out after it was chosen as idle")
+	}
+	if _, err := r.ListExecutions(ctx, cloacina.ListOptions{}); err != nil {
+		t.Fatalf("the handed-out runner: %v", err)
+	}
+}
+
+// TestOpenMetricsNeverOpens: OpenMetrics reads an open tenant's metrics,
+// and reports a closed one as not open without opening it (Metrics opens
+// it): a scrape never brings back an idle-closed tenant.
+func TestOpenMetricsNeverOpens(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m, err := NewSQLiteManagerWithConfig(t.TempDir(), SQLiteConfig{IdleTimeout: -1, NoResume: true}, cloacina.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx) //nolint:errcheck // nothing to check at the end
+	if _, err := m.Runner(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if mt, ok, err := m.OpenMetrics(ctx, "x"); err != nil || !ok || mt == nil {
+		t.Fatalf("OpenMetrics of an open tenant = %v, %v, %v", mt, ok, err)
+	}
+	if !m.evict(ctx, "x", 0, m.files.busy("x"), nil) {
+		t.Fatal("the idle tenant was not closed")
+	}
+	if mt, ok, err := m.OpenMetrics(ctx, "x"); err != nil || ok || mt != nil {
+		t.Fatalf("OpenMetrics of a closed tenant = %v, %v, %v; want not open", mt, ok, err)
+	}
+	if _, open := m.OpenRunner("x"); open {
+		t.Fatal("OpenMetrics opened the tenant")
+	}
+	if mt, ok, err := m.OpenMetrics(ctx, "nobody"); err != nil || ok || mt != nil {
+		t.Fatalf("OpenMetrics of an unknown tenant = %v, %v, %v; want not open", mt, ok, err)
+	}
+}
+
+// TestCreationLeftoverDoesNotBlockTheTenant: a crash while a tenant's
+// database was being made leaves only the temporary file, never an
+// unmarked <id>.db that would be refused as foreign; the next creation
+// goes through.
+func TestCreationLeftoverDoesNotBlockTheTenant(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	m, err := NewSQLiteManagerWithConfig(dir, SQLiteConfig{NoResume: true}, cloacina.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx) //nolint:errcheck // nothing to check at the end
+	// What a crash right after creating the empty file leaves.
+	if err := os.WriteFile(creatingPath(m.files.path("acme")), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := m.Tenants(ctx); err != nil || len(ids) != 0 {
+		t.Fatalf("Tenants with a leftover = %q, %v; want none", ids, err)
+	}
+	if _, err := m.Runner(ctx, "acme"); err != nil {
+		t.Fatalf("creating the tenant over a leftover: %v", err)
+	}
+	if _, err := os.Stat(creatingPath(m.files.path("acme"))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the temporary file is still there: %v", err)
+	}
+	st, err := os.Stat(m.files.path("acme"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("the tenant's file: %v, %v; want mode 0600", st, err)
 	}
 }

@@ -495,8 +495,8 @@ func (m *SecureManager) ExecuteAsync(ctx context.Context, tenantID, workflow str
 
 // Metrics returns the tenant's metrics.
 func (m *SecureManager) Metrics(ctx context.Context, tenantID string) (*cloacina.Metrics, error) {
-	m.b.touch(tenantID)
-	defer m.b.touch(tenantID)
+	// Not activity: a monitoring scrape must not keep idle tenants open
+	// (see Manager.Metrics).
 	return m.manager.Metrics(ctx, tenantID)
 }
 
@@ -572,7 +572,7 @@ func (m *SecureManager) janitor(ctx context.Context, idle time.Duration) {
 			if ctx.Err() != nil {
 				return
 			}
-			if m.b.evict(ctx, id) {
+			if m.b.evict(ctx, id, idle) {
 				m.log.Debug("idle tenant runner shut down", "tenant", id)
 			}
 		}
@@ -732,7 +732,7 @@ func (b *secureBackend) reserve(ctx context.Context, id string) error {
 		slices.SortFunc(cands, func(x, y cand) int { return x.used.Compare(y.used) })
 		evicted := false
 		for _, c := range cands {
-			if b.evict(ctx, c.id) {
+			if b.evict(ctx, c.id, 0) {
 				b.log.Debug("least recently used tenant runner shut down", "tenant", c.id, "for", id)
 				evicted = true
 				break
@@ -785,8 +785,8 @@ func (b *secureBackend) idleTenants(idle time.Duration) []string {
 // progress in its schema (no pending or running execution, no ready or
 // running task), then gives its place back once the server has ended its
 // sessions. It reports whether it did (see manager.evict).
-func (b *secureBackend) evict(ctx context.Context, id string) bool {
-	return b.m.evict(ctx, id, runnerBusy, func(ctx context.Context) {
+func (b *secureBackend) evict(ctx context.Context, id string, minIdle time.Duration) bool {
+	return b.m.evict(ctx, id, minIdle, runnerBusy, func(ctx context.Context) {
 		b.waitGone(ctx, b.rolePrefix+id)
 		b.release(id)
 	})

@@ -525,6 +525,20 @@ func TestSecureManagerIdleRunnersAreClosed(t *testing.T) {
 	})
 	secRun(ctx, t, m, id) // reopens
 
+	// Reading its metrics more often than IdleTimeout (a scrape) does not
+	// keep it open.
+	deadline := time.Now().Add(10 * time.Second)
+	for m.OpenRunners() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a tenant whose metrics are read every 50ms stayed open 10s past its 200ms idle timeout")
+		}
+		if _, err := m.Metrics(ctx, id); err != nil {
+			t.Fatalf("Metrics: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	secRun(ctx, t, m, id) // reopens
+
 	// A tenant with a running task stays open, well past IdleTimeout.
 	h, err := m.ExecuteAsync(ctx, id, "block", nil)
 	if err != nil {

@@ -289,7 +289,7 @@ func (m *SQLiteManager) janitor(ctx context.Context, idle time.Duration) {
 			if ctx.Err() != nil {
 				return
 			}
-			if m.evict(ctx, id, m.files.busy(id), nil) {
+			if m.evict(ctx, id, idle, m.files.busy(id), nil) {
 				m.log.Debug("idle tenant runner closed", "tenant", id)
 				m.reopenIfBusy(ctx, id, m.files.hasWork(id))
 			}
@@ -452,18 +452,40 @@ func (f *sqliteFiles) open(ctx context.Context, id string) (*cloacina.Runner, bo
 	return r, fresh, nil
 }
 
-// createMarked creates a new, empty database file with mode 0600 (never
-// an existing file) and sets its application id to SQLiteApplicationID.
+// createMarked creates a new database file at path, with mode 0600 and
+// its application id set to SQLiteApplicationID, and never replaces an
+// existing file (an error wrapping fs.ErrExist). The database is made
+// and marked under a temporary name in the same folder, then linked to
+// path, so that path never holds an unmarked file: a crash half way
+// leaves only a temporary file, which is not a tenant and is removed at
+// the next creation of that tenant.
 func createMarked(ctx context.Context, path string) error {
-	fh, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	tmp := creatingPath(path)
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	fh, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
-	if err := fh.Close(); err != nil {
+	defer os.Remove(tmp) //nolint:errcheck // gone after the link, or a leftover removed next time
+	// The umask may only have removed bits from 0600; make it exact.
+	err = fh.Chmod(0o600)
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return err
 	}
-	return store.SQLiteSetApplicationID(ctx, path, SQLiteApplicationID)
+	if err := store.SQLiteSetApplicationID(ctx, tmp, SQLiteApplicationID); err != nil {
+		return err
+	}
+	return os.Link(tmp, path)
 }
+
+// creatingPath is the temporary name under which createMarked makes a
+// tenant's database: not a tenant file (its name does not end in .db).
+func creatingPath(path string) string { return path + ".creating" }
 
 // list returns the tenants that have a database file made by a manager.
 // Files whose name is not a valid tenant id followed by ".db", and files

@@ -574,11 +574,20 @@ func applyMigrations(ctx context.Context, tx *sql.Tx, d dialect, schema string, 
 			}
 			if !exists {
 				if _, err := tx.ExecContext(ctx, "CREATE SCHEMA "+quoteIdent(schema)); err != nil {
+					if refuseForeign && pgCode(err) == "42P06" {
+						// duplicate_schema: made by someone else (who does
+						// not take our lock) since the look above.
+						return 0, fmt.Errorf("%w: schema %s", ErrForeignSchema, schema)
+					}
 					return 0, migrationError(schema, "creating the schema", err)
 				}
 			} else if refuseForeign {
+				// The marker as DropSchema reads it: a table (not a view
+				// or sequence of that name), found in the catalog without
+				// any privilege on the schema.
 				var marked bool
-				if err := tx.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL`, d.prefix+"cloacina_migrations").Scan(&marked); err != nil {
+				if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE n.nspname = $1 AND c.relname = 'cloacina_migrations' AND c.relkind IN ('r', 'p'))`, schema).Scan(&marked); err != nil {
 					return 0, fmt.Errorf("store: migrate: %w", err)
 				}
 				if !marked {
@@ -701,4 +710,13 @@ func (db *DB) PoolStats() sql.DBStats {
 		s.WaitDuration += r.WaitDuration
 	}
 	return s
+}
+
+// pgCode returns the SQLSTATE of a PostgreSQL error in err's chain, or "".
+func pgCode(err error) string {
+	var se interface{ SQLState() string }
+	if errors.As(err, &se) {
+		return se.SQLState()
+	}
+	return ""
 }

@@ -429,6 +429,7 @@ func TestPostgresRefuseForeignSchema(t *testing.T) {
 	for _, q := range []string{
 		`CREATE SCHEMA appdata`, `CREATE TABLE appdata.orders (id int)`, `INSERT INTO appdata.orders VALUES (7)`,
 		`CREATE SCHEMA prepared`,
+		`CREATE SCHEMA viewonly`, `CREATE VIEW viewonly.cloacina_migrations AS SELECT 1 AS version`,
 	} {
 		if err := store.ExecForTest(ctx, admin, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -444,6 +445,13 @@ func TestPostgresRefuseForeignSchema(t *testing.T) {
 	var n int
 	if err := store.QueryIntForTest(ctx, admin, `SELECT count(*) FROM appdata.orders`, &n); err != nil || n != 1 {
 		t.Errorf("appdata.orders after the refusal: %d rows, %v; want 1", n, err)
+	}
+	// A view named like the marker is no marker: refused, not listed.
+	if _, err := db.StoreWith(ctx, "viewonly", store.StoreOptions{RefuseForeign: true}); !errors.Is(err, store.ErrForeignSchema) {
+		t.Errorf("StoreWith(viewonly, RefuseForeign) = %v, want ErrForeignSchema", err)
+	}
+	if ok, err := db.SchemaExists(ctx, "viewonly"); err != nil || ok {
+		t.Errorf("SchemaExists(viewonly) = %v, %v; want false", ok, err)
 	}
 	// A new schema, then the engine's own schema, open with the option.
 	for range 2 {

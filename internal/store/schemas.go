@@ -20,7 +20,8 @@ func (db *DB) Schemas(ctx context.Context) ([]string, error) {
 		return nil, nil
 	}
 	rows, err := db.r.QueryContext(ctx, `SELECT table_schema FROM information_schema.tables
-WHERE table_name = 'cloacina_migrations' AND table_schema <> 'public' ORDER BY table_schema`)
+WHERE table_name = 'cloacina_migrations' AND table_type = 'BASE TABLE' AND table_schema <> 'public'
+ORDER BY table_schema`)
 	if err != nil {
 		return nil, fmt.Errorf("store: listing schemas: %w", err)
 	}
@@ -50,7 +51,7 @@ func (db *DB) SchemaExists(ctx context.Context, schema string) (bool, error) {
 	}
 	var n int
 	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables
-WHERE table_name = 'cloacina_migrations' AND table_schema = $1`, schema).Scan(&n)
+WHERE table_name = 'cloacina_migrations' AND table_type = 'BASE TABLE' AND table_schema = $1`, schema).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("store: schema %s: %w", schema, err)
 	}
