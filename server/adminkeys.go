@@ -66,6 +66,11 @@ func (s *Server) deleteAdminKey(w http.ResponseWriter, r *http.Request, rq *requ
 	if id == rq.key.ID {
 		return errorf(http.StatusConflict, codeKeyInUse, "key %q makes this request: revoke it with another admin key", id)
 	}
+	// One revocation of an admin key at a time, each re-verifying its own
+	// key inside: two admin keys revoking each other at once would
+	// otherwise both succeed and leave no stored admin key.
+	s.adminKeysMu.Lock()
+	defer s.adminKeysMu.Unlock()
 	done, err := s.beginWrite(r.Context(), rq)
 	if err != nil {
 		return err

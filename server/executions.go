@@ -80,13 +80,14 @@ func (s *Server) startExecution(w http.ResponseWriter, r *http.Request, rq *requ
 	// Not Manager.ExecuteAsync: it creates a missing tenant, which a
 	// DELETE of the tenant served meanwhile would bring back.
 	var h *cloacina.ExecutionHandle
-	err = s.withRunner(ctx, rq.tenant, func(rn *cloacina.Runner) (err error) {
-		h, err = rn.ExecuteAsync(ctx, body.WorkflowName, input)
-		return err
-	})
-	// Not held while waiting: a deletion of the tenant may go on. The
-	// engine has its own copy of the input: let the body go.
-	done()
+	func() {
+		defer done() // not held while waiting: a deletion of the tenant may go on
+		err = s.withRunner(ctx, rq.tenant, func(rn *cloacina.Runner) (err error) {
+			h, err = rn.ExecuteAsync(ctx, body.WorkflowName, input)
+			return err
+		})
+	}()
+	// The engine has its own copy of the input: let the body go.
 	rq.body = nil
 	if err != nil {
 		return err
@@ -231,17 +232,19 @@ func (s *Server) transition(a action) handler {
 		if err != nil {
 			return err
 		}
-		err = s.withRunner(r.Context(), rq.tenant, func(rn *cloacina.Runner) error {
-			switch a {
-			case actCancel:
-				return rn.Cancel(r.Context(), id)
-			case actPause:
-				return rn.Pause(r.Context(), id)
-			default:
-				return rn.Resume(r.Context(), id)
-			}
-		})
-		done()
+		func() {
+			defer done()
+			err = s.withRunner(r.Context(), rq.tenant, func(rn *cloacina.Runner) error {
+				switch a {
+				case actCancel:
+					return rn.Cancel(r.Context(), id)
+				case actPause:
+					return rn.Pause(r.Context(), id)
+				default:
+					return rn.Resume(r.Context(), id)
+				}
+			})
+		}()
 		if err != nil {
 			return err
 		}

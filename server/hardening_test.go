@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/cloacina-go/cloacina"
 	"github.com/cloacina-go/cloacina/api"
+	"github.com/cloacina-go/cloacina/tenant"
 )
 
 // TestInFlightBodyBudget: bodies over MaxInFlightBodyBytes wait, then are
@@ -162,4 +166,130 @@ func TestAdminKeys(t *testing.T) {
 	// Without a key store: 409 not_supported.
 	n := newEnv(t, "sqlite", envOpts{noKeys: true, disableAuth: true})
 	n.fail(req{method: "GET", path: "/admin/keys"}, http.StatusConflict, codeNotSupported)
+}
+
+// TestBodiesOfRoutesWithoutOne: a GET's or DELETE's body is never read
+// nor charged to the in-flight budget (any key could otherwise fill the
+// budget with stalled GET bodies), and its connection is closed after
+// the answer; the wait for budget room does not count against the body
+// read deadline.
+func TestBodiesOfRoutesWithoutOne(t *testing.T) {
+	const size = 1000
+	e := newEnv(t, "sqlite", envOpts{config: func(c *Config) {
+		c.MaxInFlightBodyBytes = 2 * size
+		c.InFlightWait = 2 * time.Second
+		c.BodyReadTimeout = time.Second
+	}})
+	e.createTenant("acme")
+	ts := newTCPServer(t, e)
+	addr := ts.Listener.Addr().String()
+	// Stalled bodies on routes that take none: answered at once, nothing
+	// held.
+	for range 4 {
+		c := dialRaw(t, addr)
+		c.head("GET", "/workflows", testAdminKey, size, "{")
+		if resp, body := c.response(3 * time.Second); resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /workflows with a stalled body: %d %s", resp.StatusCode, body)
+		}
+		if !c.closedWithin(2 * time.Second) {
+			t.Fatal("the connection of a GET with an unread body stays open")
+		}
+	}
+	if n := e.srv.budget.inUse(); n != 0 {
+		t.Fatalf("the budget holds %d bytes after GETs with bodies, want 0", n)
+	}
+	// A POST that waits for room longer than BodyReadTimeout, its body
+	// sent whole, is served once room comes: the deadline starts then.
+	held := dialRaw(t, addr)
+	held.head("POST", "/tenants/acme/keys", testAdminKey, 2*size, `{"name":"`)
+	deadline := time.Now().Add(5 * time.Second)
+	for e.srv.budget.inUse() != 2*size {
+		if time.Now().After(deadline) {
+			t.Fatalf("the budget holds %d bytes, want %d", e.srv.budget.inUse(), 2*size)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	waiting := dialRaw(t, addr)
+	body := `{"name":"w","role":"read"}`
+	waiting.head("POST", "/tenants/acme/keys", testAdminKey, len(body), body)
+	time.Sleep(1500 * time.Millisecond) // past BodyReadTimeout, within InFlightWait
+	held.conn.Close()                   // gives its room back
+	if resp, b := waiting.response(5 * time.Second); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("a whole body that waited for room: %d %s; want 201", resp.StatusCode, b)
+	}
+}
+
+// TestAdminKeysRevokingEachOther: two admin keys revoking each other at
+// the same moment never leave no stored admin key.
+func TestAdminKeysRevokingEachOther(t *testing.T) {
+	e := newEnv(t, "sqlite", envOpts{})
+	for round := range 10 {
+		var ks [2]api.Key
+		for i := range ks {
+			e.call(req{method: "POST", path: "/admin/keys", key: testAdminKey, body: fmt.Sprintf(`{"name":"k%d-%d"}`, round, i)}, http.StatusCreated, &ks[i])
+		}
+		var wg sync.WaitGroup
+		codes := [2]int{}
+		for i := range ks {
+			wg.Go(func() {
+				codes[i] = e.do(req{method: "DELETE", path: "/admin/keys/" + ks[1-i].KeyID, key: ks[i].Secret}).Code
+			})
+		}
+		wg.Wait()
+		if codes[0] == http.StatusNoContent && codes[1] == http.StatusNoContent {
+			t.Fatalf("round %d: both admin keys revoked each other", round)
+		}
+		// Clean up whichever is left, with the configured key.
+		for _, k := range ks {
+			e.do(req{method: "DELETE", path: "/admin/keys/" + k.KeyID, key: testAdminKey})
+		}
+	}
+}
+
+// slowRemove is a real manager whose Remove waits for a signal, so that
+// a test can send requests while a tenant's removal runs.
+type slowRemove struct {
+	tenant.Manager
+	started chan struct{}
+	proceed chan struct{}
+}
+
+func (m *slowRemove) Remove(ctx context.Context, id string) error {
+	close(m.started)
+	<-m.proceed
+	return m.Manager.Remove(ctx, id)
+}
+
+// TestNoWriteForATenantBeingDeleted: a request that arrives while its
+// tenant's removal runs (an admin creating a key for it) writes nothing
+// once the removal is done: it answers 404, and no orphan key is left.
+func TestNoWriteForATenantBeingDeleted(t *testing.T) {
+	sr := &slowRemove{started: make(chan struct{}), proceed: make(chan struct{})}
+	e := newEnv(t, "sqlite", envOpts{manager: func(t testing.TB, opts ...cloacina.Option) tenant.Manager {
+		m, err := tenant.NewSQLiteManager(t.TempDir(), opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sr.Manager = m
+		return sr
+	}})
+	e.createTenant("acme")
+	deleted := make(chan int, 1)
+	go func() { deleted <- e.do(req{method: "DELETE", path: "/tenants/acme", key: testAdminKey}).Code }()
+	<-sr.started
+	created := make(chan int, 1)
+	go func() {
+		created <- e.do(req{method: "POST", path: "/tenants/acme/keys", key: testAdminKey, body: `{"name":"late","role":"read"}`}).Code
+	}()
+	time.Sleep(200 * time.Millisecond) // the POST is authorised and waits for the deletion
+	close(sr.proceed)
+	if code := <-deleted; code != http.StatusNoContent {
+		t.Fatalf("DELETE = %d, want 204", code)
+	}
+	if code := <-created; code != http.StatusNotFound {
+		t.Fatalf("POST /tenants/acme/keys during the deletion = %d, want 404", code)
+	}
+	if ks, err := e.keys.List(testCtx(t), "acme"); err != nil || len(ks) != 0 {
+		t.Fatalf("keys of the deleted tenant: %v, %v; want none", ks, err)
+	}
 }

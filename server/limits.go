@@ -178,3 +178,13 @@ func (c *limitedConn) Close() error {
 	c.once.Do(c.release)
 	return err
 }
+
+// CloseWrite half-closes the connection when the wrapped one can (as a
+// *net.TCPConn can): net/http sends a refused request's answer and then a
+// FIN this way, so that the client reads the answer before the reset.
+func (c *limitedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

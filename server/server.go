@@ -131,6 +131,9 @@ type Server struct {
 	drained    context.Context
 	stopWaits  context.CancelFunc
 	creatingMu sync.Mutex // serialises POST /tenants on managers without CreateTenant
+	// adminKeysMu serialises the revocations of admin keys (in this
+	// process).
+	adminKeysMu sync.Mutex
 	// budget holds the bytes of the bodies in flight
 	// (Config.MaxInFlightBodyBytes).
 	budget *bodyBudget
@@ -425,7 +428,10 @@ func (s *Server) wrap(rt route) http.Handler {
 		if err == nil {
 			err = checkQuery(r, rt.query)
 		}
-		if err == nil && rq.hasBody && rt.access != public {
+		// Only POST routes take a body; another route's body is never
+		// read (nor charged to the in-flight budget): its connection is
+		// closed after the answer (dropBody).
+		if err == nil && rq.hasBody && rt.access != public && strings.HasPrefix(rt.pattern, "POST ") {
 			var release func()
 			release, err = s.receiveBody(w, r, rq)
 			if release != nil {
@@ -467,6 +473,9 @@ func (s *Server) receiveBody(w http.ResponseWriter, r *http.Request, rq *request
 		rq.log.Warn("too many request bodies in flight", "route", rq.route, "bytes", n, "waited", s.cfg.InFlightWait)
 		return nil, errorf(http.StatusServiceUnavailable, codeUnavailable, "the server holds too many request bodies; retry later")
 	}
+	// The body's time starts now: the wait for room is the server's, not
+	// the client's.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyReadTimeout))
 	b, err := s.readBody(r)
 	if err != nil {
 		release()

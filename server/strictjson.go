@@ -1,10 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 )
 
 // checkStrict checks a body that is valid JSON against the shape of t (the
@@ -12,17 +14,35 @@ import (
 // keys must be unique at every depth (inside free-form values such as a
 // submitted context too), and the fields of a struct must be named
 // exactly as their json tags say (encoding/json matches them ignoring
-// case, and lets a repeated field's last value win). It reads b in place
-// and allocates only for the keys it compares.
+// case, and lets a repeated field's last value win). It reads b in place,
+// allocates only for the keys it compares, and takes time in proportion
+// to len(b) whatever the nesting (a value's path is built only for an
+// error message).
 func checkStrict(b []byte, t reflect.Type) error {
 	sc := strictScanner{b: b}
-	return sc.value("", t)
+	return sc.value(t)
 }
 
 // strictScanner walks a valid JSON text.
 type strictScanner struct {
 	b []byte
 	i int
+	// path is where the scanner is: object keys, and "[]" for an array
+	// element.
+	path []string
+}
+
+// name is the path of the current value joined for a message, such as
+// context.rows[].id.
+func (s *strictScanner) name() string {
+	var b strings.Builder
+	for i, seg := range s.path {
+		if i > 0 && seg != "[]" {
+			b.WriteByte('.')
+		}
+		b.WriteString(seg)
+	}
+	return b.String()
 }
 
 func (s *strictScanner) ws() {
@@ -38,7 +58,7 @@ func (s *strictScanner) ws() {
 
 // value walks one value; t is the Go type it decodes into, nil when it is
 // free-form.
-func (s *strictScanner) value(path string, t reflect.Type) error {
+func (s *strictScanner) value(t reflect.Type) error {
 	s.ws()
 	if s.i >= len(s.b) {
 		return nil
@@ -46,7 +66,7 @@ func (s *strictScanner) value(path string, t reflect.Type) error {
 	t = shapeOf(t)
 	switch s.b[s.i] {
 	case '{':
-		return s.object(path, t)
+		return s.object(t)
 	case '[':
 		var elem reflect.Type
 		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
@@ -62,7 +82,10 @@ func (s *strictScanner) value(path string, t reflect.Type) error {
 			if n > 0 { // ','
 				s.i++
 			}
-			if err := s.value(path+"[]", elem); err != nil {
+			s.path = append(s.path, "[]")
+			err := s.value(elem)
+			s.path = s.path[:len(s.path)-1]
+			if err != nil {
 				return err
 			}
 			s.ws()
@@ -82,7 +105,7 @@ func (s *strictScanner) value(path string, t reflect.Type) error {
 }
 
 // object walks an object; t is a struct type or nil.
-func (s *strictScanner) object(path string, t reflect.Type) error {
+func (s *strictScanner) object(t reflect.Type) error {
 	var fields map[string]reflect.Type
 	if t != nil && t.Kind() == reflect.Struct {
 		fields = jsonFields(t)
@@ -103,33 +126,33 @@ func (s *strictScanner) object(path string, t reflect.Type) error {
 		s.skipString()
 		raw := s.b[start:s.i]
 		var key string
-		if strings.IndexByte(string(raw), '\\') >= 0 {
+		if bytes.IndexByte(raw, '\\') >= 0 || !utf8.Valid(raw) {
+			// Decoded as encoding/json will (escapes, invalid UTF-8
+			// replaced), so that keys it would merge count as repeated.
 			if err := json.Unmarshal(raw, &key); err != nil {
 				return errorf(http.StatusBadRequest, codeInvalidJSON, "the body is not JSON: %v", err)
 			}
 		} else {
 			key = string(raw[1 : len(raw)-1])
 		}
-		name := key
-		if path != "" {
-			name = path + "." + key
-		}
+		s.path = append(s.path, key)
 		if seen[key] {
-			return errorf(http.StatusBadRequest, codeInvalidJSON, "field %q is given twice", name)
+			return errorf(http.StatusBadRequest, codeInvalidJSON, "field %q is given twice", s.name())
 		}
 		seen[key] = true
 		var ft reflect.Type
 		if t != nil && t.Kind() == reflect.Struct {
 			var ok bool
 			if ft, ok = fields[key]; !ok {
-				return errorf(http.StatusBadRequest, codeInvalidJSON, "unknown field %q (field names are case-sensitive)", name)
+				return errorf(http.StatusBadRequest, codeInvalidJSON, "unknown field %q (field names are case-sensitive)", s.name())
 			}
 		}
 		s.ws()
 		s.i++ // ':'
-		if err := s.value(name, ft); err != nil {
+		if err := s.value(ft); err != nil {
 			return err
 		}
+		s.path = s.path[:len(s.path)-1]
 	}
 }
 

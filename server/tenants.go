@@ -133,8 +133,14 @@ func (s *Server) deleteTenant(w http.ResponseWriter, r *http.Request, rq *reques
 	start := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.TenantDeleteGrace)
 	defer cancel()
-	if err := s.cfg.Manager.Remove(rctx, rq.tenant); err != nil {
+	err := s.cfg.Manager.Remove(rctx, rq.tenant)
+	// Requests that came while the removal ran noted the generation
+	// bumped above: they must not write either (an admin creating a key,
+	// say), so bump it again before letting them go.
+	s.gates.bump(rq.gate)
+	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
+			rq.log.Warn("a tenant could not be removed within the grace; its keys are revoked", "tenant", rq.tenant, "grace", s.cfg.TenantDeleteGrace.String())
 			return errorf(http.StatusServiceUnavailable, codeUnavailable, "tenant %q could not be removed within %v (its keys are revoked); retry the DELETE", rq.tenant, s.cfg.TenantDeleteGrace)
 		}
 		return err

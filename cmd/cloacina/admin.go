@@ -69,9 +69,11 @@ terminal, and otherwise refuses (exit 1) unless --yes.
 
 The server may take a while: it revokes the tenant's keys, tells its running
 tasks to stop and gives them its --tenant-delete-grace (10s by default),
-then removes the data. If the grace runs out it answers 503 unavailable:
-the tenant is not deleted yet (its keys are revoked), and running the
-command again finishes it.
+then removes the data, even if some have not stopped. Only when the
+removal cannot even start within the grace (another operation on the
+tenant holds it) does it answer 503 unavailable: the tenant is not
+deleted yet (its keys are revoked), and running the command again
+finishes it.
 
 --timeout bounds the request: keep it above the server's grace. When it
 ends without an answer (or the connection is lost), the command asks the
