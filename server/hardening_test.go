@@ -177,7 +177,7 @@ func TestBodiesOfRoutesWithoutOne(t *testing.T) {
 	const size = 1000
 	e := newEnv(t, "sqlite", envOpts{config: func(c *Config) {
 		c.MaxInFlightBodyBytes = 2 * size
-		c.InFlightWait = 2 * time.Second
+		c.InFlightWait = 5 * time.Second
 		c.BodyReadTimeout = time.Second
 	}})
 	e.createTenant("acme")
