@@ -109,11 +109,7 @@ type tenant struct {
 // bounds the tasks of all tenants together.
 func NewEngine(ctx context.Context, databaseURL string, opts ...Option) (*Engine, error) {
 	cfg := Config{DatabaseURL: databaseURL}
-	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
-		}
-	}
+	cfg.Apply(opts...)
 	return cfg.NewEngine(ctx)
 }
 
@@ -168,11 +164,7 @@ func (e *Engine) WorkerID() string { return e.cfg.WorkerID }
 func (e *Engine) Runner(ctx context.Context, schema string, opts ...Option) (*Runner, error) {
 	cfg := e.cfg
 	cfg.Workflows = slices.Clone(e.cfg.Workflows)
-	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
-		}
-	}
+	cfg.Apply(opts...)
 	cfg.Schema = schema
 	cfg, err := cfg.withDefaults()
 	if err != nil {

@@ -180,6 +180,17 @@ func (l EventLog) recorded(events []*store.Event) []*store.Event {
 // Option sets one field of a [Config].
 type Option func(*Config)
 
+// Apply applies opts to c in order; nil options are ignored. It is what
+// [NewRunner] and [NewEngine] do with their options, for code that reads
+// what a list of options sets before passing them on.
+func (c *Config) Apply(opts ...Option) {
+	for _, o := range opts {
+		if o != nil {
+			o(c)
+		}
+	}
+}
+
 // WithWorkflows adds workflows the runner can execute.
 func WithWorkflows(wfs ...*Workflow) Option {
 	return func(c *Config) { c.Workflows = append(c.Workflows, wfs...) }

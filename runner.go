@@ -74,11 +74,7 @@ var (
 // when missing), applies migrations and starts the runner.
 func NewRunner(ctx context.Context, databaseURL string, opts ...Option) (*Runner, error) {
 	cfg := Config{DatabaseURL: databaseURL}
-	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
-		}
-	}
+	cfg.Apply(opts...)
 	return cfg.NewRunner(ctx)
 }
 

@@ -105,11 +105,7 @@ const deleteTimeout = 30 * time.Second
 // need from them (logger, workflows, schema) before any runner exists.
 func readOptions(opts []cloacina.Option) cloacina.Config {
 	var cfg cloacina.Config
-	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
-		}
-	}
+	cfg.Apply(opts...)
 	return cfg
 }
 
@@ -489,6 +485,77 @@ func (m *manager) Tenants(ctx context.Context) ([]string, error) {
 	}
 	slices.Sort(ids)
 	return ids, nil
+}
+
+// attachParallelism bounds how many existing tenants attachExisting
+// attaches at once.
+const attachParallelism = 4
+
+// attachExisting opens the runner of every tenant that has storage,
+// attachParallelism at a time, so that work an earlier process left
+// behind runs again. NewPostgresManager and NewSecureManager (in
+// SharedPoolSwitchRole mode) call it at start.
+//
+// The failure rule: every tenant is tried; a tenant that cannot be
+// attached is logged (Warn, with its id and the error) and skipped, and
+// its next use tries again. One broken tenant (a schema its role may not
+// migrate, a damaged table) must not keep every other tenant from being
+// served. attachExisting fails, and the start with it, only when listing
+// the tenants fails, when ctx ends (tenants not yet tried are not tried),
+// or when every tenant failed: that is no broken tenant but a systematic
+// fault (the database unreachable, missing privileges), which a service
+// must not start over. Its error then wraps the first failure in id order.
+func (m *manager) attachExisting(ctx context.Context) error {
+	ids, err := m.Tenants(ctx)
+	if err != nil {
+		return fmt.Errorf("tenant: listing existing tenants: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	errs := make([]error, len(ids))
+	sem := make(chan struct{}, attachParallelism)
+	var wg sync.WaitGroup
+	tried := 0
+loop:
+	for i, id := range ids {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			break loop
+		}
+		tried++
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if _, err := m.Runner(ctx, id); err != nil {
+				errs[i] = err
+				m.log.Warn("attaching an existing tenant failed; its next use tries again", "tenant", id, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("tenant: attaching existing tenants (%d of %d tried): %w", tried, len(ids), err)
+	}
+	failed := 0
+	var first error
+	for i, err := range errs {
+		if err != nil {
+			failed++
+			if first == nil {
+				first = fmt.Errorf("tenant %q: %w", ids[i], err)
+			}
+		}
+	}
+	if failed == len(ids) {
+		return fmt.Errorf("tenant: attaching existing tenants: all %d failed, the first: %w", failed, first)
+	}
+	if failed > 0 {
+		m.log.Warn("existing tenants attached, some failed", "tenants", len(ids)-failed, "failed", failed)
+	} else {
+		m.log.Info("existing tenants attached", "tenants", len(ids))
+	}
+	return nil
 }
 
 // Exists reports whether the tenant has storage.

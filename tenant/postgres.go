@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,14 +36,16 @@ type PostgresManager struct {
 
 var _ Manager = (*PostgresManager)(nil)
 
-// attachParallelism bounds how many existing tenants NewPostgresManager
-// attaches at once.
-const attachParallelism = 4
-
 // NewPostgresManager connects to the PostgreSQL database at databaseURL
 // (postgres:// or postgresql://), starts one [cloacina.Engine] for all
 // tenants and attaches every tenant schema the database already holds, so
-// that work left by an earlier process runs again.
+// that work left by an earlier process runs again. A tenant that cannot be
+// attached (a schema its migration fails on, say) is logged with its id and
+// skipped, and its next use tries again: one broken tenant does not keep
+// the others from being served. The start fails only when every existing
+// tenant fails to attach (a systematic fault, such as the database
+// refusing the engine's statements), with an error wrapping the first
+// failure, or when ctx ends.
 //
 // opts go to [cloacina.NewEngine]: workflows (every tenant's),
 // [cloacina.WithMaxConcurrentTasks] (all tenants together),
@@ -95,35 +96,6 @@ func NewPostgresManager(ctx context.Context, databaseURL string, opts ...cloacin
 		return nil, err
 	}
 	return m, nil
-}
-
-// attachExisting attaches the runner of every tenant schema of the
-// database.
-func (m *PostgresManager) attachExisting(ctx context.Context) error {
-	ids, err := m.Tenants(ctx)
-	if err != nil {
-		return fmt.Errorf("tenant: listing existing tenants: %w", err)
-	}
-	errs := make([]error, len(ids))
-	sem := make(chan struct{}, attachParallelism)
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			_, errs[i] = m.Runner(ctx, id)
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return fmt.Errorf("tenant: attaching existing tenants: %w", err)
-		}
-	}
-	if len(ids) > 0 {
-		m.log.Info("existing tenants attached", "tenants", len(ids))
-	}
-	return nil
 }
 
 // Engine returns the engine that serves every tenant of the manager, for

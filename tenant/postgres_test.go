@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
@@ -487,5 +488,69 @@ func TestPostgresThroughPgBouncer(t *testing.T) {
 	}
 	if got := userSchemas(t, direct); !slices.Equal(got, []string{"alpha", "charlie", "decoy"}) {
 		t.Errorf("schemas after Remove(bravo): %q", got)
+	}
+}
+
+// TestPostgresBrokenTenantDoesNotBlockStart checks attachExisting's
+// failure rule on real PostgreSQL: a tenant whose schema cannot be
+// attached (here a migration that fails on it) is logged and skipped, the
+// manager starts and serves the others; only when every tenant fails does
+// the start fail.
+func TestPostgresBrokenTenantDoesNotBlockStart(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	dbURL := pgtest.Shared(t).NewDatabase(t)
+
+	first := newPGManager(t, dbURL)
+	for _, id := range []string{"acme", "broken"} {
+		if _, err := first.Runner(ctx, id); err != nil {
+			t.Fatalf("Runner(%s): %v", id, err)
+		}
+	}
+	if err := first.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	// Forgetting that migration 6 was applied makes the next attach apply
+	// it again, and ALTER TABLE ... ADD COLUMN started_by fails: the
+	// tenant's runner cannot open.
+	query(t, dbURL, `DELETE FROM broken.cloacina_migrations WHERE version = 6`)
+
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	second := newPGManager(t, dbURL, cloacina.WithLogger(logger))
+	if got := second.OpenTenants(); !slices.Equal(got, []string{"acme"}) {
+		t.Errorf("OpenTenants() after start = %q, want [acme]", got)
+	}
+	res, err := second.Execute(ctx, "acme", "pipeline", map[string]any{"tenant": "acme"})
+	if err != nil || res.Status != cloacina.ExecutionCompleted {
+		t.Fatalf("Execute(acme): %v, %v; want Completed", res, err)
+	}
+	if _, err := second.Runner(ctx, "broken"); err == nil || !strings.Contains(err.Error(), "started_by") {
+		t.Errorf("Runner(broken) = %v, want the failing migration's error", err)
+	}
+	logged := logs.String()
+	if !strings.Contains(logged, "level=WARN") || !strings.Contains(logged, "tenant=broken") ||
+		!strings.Contains(logged, "started_by") || !strings.Contains(logged, "failed=1") {
+		t.Errorf("the start did not log the broken tenant with its error and the count:\n%s", logged)
+	}
+	for line := range strings.Lines(logged) {
+		if strings.Contains(line, "level=WARN") && strings.Contains(line, "tenant=acme") {
+			t.Errorf("acme was logged as failing: %s", line)
+		}
+	}
+	if err := second.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	// Every tenant broken is a systematic fault: the start fails, naming
+	// the first tenant and its error.
+	query(t, dbURL, `DELETE FROM acme.cloacina_migrations WHERE version = 6`)
+	m, err := tenant.NewPostgresManager(ctx, dbURL, cloacina.WithWorkflows(pipeline(t)), cloacina.WithLogger(discardLogger))
+	if err == nil {
+		closeManager(t, m)
+		t.Fatal("NewPostgresManager started with every tenant broken")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "all 2 failed") || !strings.Contains(msg, `tenant "acme"`) ||
+		!strings.Contains(msg, "started_by") {
+		t.Errorf("NewPostgresManager's error = %q, want all 2 failed, naming acme and the migration", msg)
 	}
 }

@@ -177,7 +177,10 @@ var _ Manager = (*SecureManager)(nil)
 // (the manager sets them), and so are, in PoolPerTenant mode,
 // cloacina.WithListenURL and cloacina.WithDBPoolSize (use
 // SecureConfig.PoolSize). In SharedPoolSwitchRole mode opts go to the
-// engine, as for [NewPostgresManager].
+// engine, as for [NewPostgresManager], and every tenant with credentials
+// is attached at start under NewPostgresManager's rule: a tenant that
+// fails is logged with its id and skipped (its next use tries again); the
+// start fails only when every tenant fails or ctx ends.
 func NewSecureManager(ctx context.Context, cfg SecureConfig, opts ...cloacina.Option) (*SecureManager, error) {
 	rc := readOptions(opts)
 	if err := cfg.check(rc); err != nil {
@@ -293,42 +296,6 @@ func urlPassword(raw string) string {
 	}
 	p, _ := u.User.Password()
 	return p
-}
-
-// attachExisting attaches the runner of every tenant with credentials. A
-// tenant that cannot be attached is logged and skipped: its next use tries
-// again.
-func (m *SecureManager) attachExisting(ctx context.Context) error {
-	ids, err := m.Tenants(ctx)
-	if err != nil {
-		return fmt.Errorf("tenant: listing existing tenants: %w", err)
-	}
-	sem := make(chan struct{}, attachParallelism)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	failed := 0
-	for _, id := range ids {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			wg.Wait()
-			return ctx.Err()
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if _, err := m.manager.Runner(ctx, id); err != nil {
-				m.log.Warn("attaching an existing tenant", "tenant", id, "err", err)
-				mu.Lock()
-				failed++
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if len(ids) > 0 {
-		m.log.Info("existing tenants attached", "tenants", len(ids)-failed, "failed", failed)
-	}
-	return ctx.Err()
 }
 
 // CreateTenant creates the tenant id: the Admin creates its role user_ID
