@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/cloacina-go/cloacina"
+	"github.com/cloacina-go/cloacina/internal/redact"
 	"github.com/cloacina-go/cloacina/internal/store"
 )
 
@@ -606,37 +607,10 @@ func firstWords(q string) string {
 	return strings.TrimSpace(q)
 }
 
-// redactError returns err with every secret removed from its message
-// where it stands as a password (see redactPasswordText): a name or word
-// that merely equals a password is left alone. A SCRAM verifier
-// ("SCRAM-SHA-256$...") is removed wherever it appears. errors.Is and
-// errors.As still see the original error.
-func redactError(err error, secrets ...string) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	redacted := msg
-	for _, s := range secrets {
-		if strings.HasPrefix(s, scramPrefix) {
-			redacted = redactSecretText(redacted, s)
-		} else {
-			redacted = redactPasswordText(redacted, s)
-		}
-	}
-	if redacted == msg {
-		return err
-	}
-	return &redactedSecretError{msg: redacted, cause: err}
-}
-
-type redactedSecretError struct {
-	msg   string
-	cause error
-}
-
-func (e *redactedSecretError) Error() string { return e.msg }
-func (e *redactedSecretError) Unwrap() error { return e.cause }
+// redactError is [redact.Error]: err with every secret removed from its
+// message where it stands as a password, and SCRAM verifiers wherever
+// they appear.
+func redactError(err error, secrets ...string) error { return redact.Error(err, secrets...) }
 
 // GrantTenantRole makes member (a service role, such as the user of a
 // [SecureManager]'s shared pool) a member of the tenant role username, so

@@ -9,10 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 
-	"github.com/cloacina-go/cloacina"
+	"github.com/cloacina-go/cloacina/internal/redact"
 )
 
 // ErrInvalidPassword is returned for a password that [Admin] cannot set.
@@ -21,9 +20,6 @@ var ErrInvalidPassword = errors.New("tenant: invalid password")
 
 // MaxPasswordLength is the longest password [Admin] sets, in bytes.
 const MaxPasswordLength = 512
-
-// redactedPassword stands for a password in printed values.
-const redactedPassword = "REDACTED"
 
 // TenantConfig describes a tenant for [Admin.CreateTenant].
 type TenantConfig struct {
@@ -42,7 +38,7 @@ type TenantConfig struct {
 func (c TenantConfig) String() string {
 	pw := ""
 	if c.Password != "" {
-		pw = redactedPassword
+		pw = redact.Marker
 	}
 	return fmt.Sprintf("TenantConfig{Schema: %q, Username: %q, Password: %q}", c.Schema, c.Username, pw)
 }
@@ -77,7 +73,7 @@ type TenantCredentials struct {
 // String describes c without its password.
 func (c TenantCredentials) String() string {
 	return fmt.Sprintf("TenantCredentials{Username: %q, Password: %q, Schema: %q, ConnectionString: %q}",
-		c.Username, redactedPassword, c.Schema, redactCredentialURL(c.ConnectionString, c.Password))
+		c.Username, redact.Marker, c.Schema, redact.CredentialURL(c.ConnectionString, c.Password))
 }
 
 // GoString is String, so that %#v hides the password too.
@@ -87,100 +83,9 @@ func (c TenantCredentials) GoString() string { return "tenant." + c.String() }
 func (c TenantCredentials) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("username", c.Username),
-		slog.String("password", redactedPassword),
+		slog.String("password", redact.Marker),
 		slog.String("schema", c.Schema),
-		slog.String("connection_string", redactCredentialURL(c.ConnectionString, c.Password)))
-}
-
-// redactCredentialURL redacts a connection string with
-// [cloacina.RedactURL] and, should the password survive that (a string it
-// could not parse), removes the password itself, plain or escaped.
-func redactCredentialURL(raw, password string) string {
-	return redactPasswordText(cloacina.RedactURL(raw), password)
-}
-
-// redactSecretText replaces secret in s, in the forms a URL or SQL text may
-// hold it.
-func redactSecretText(s, secret string) string {
-	if secret == "" {
-		return s
-	}
-	for _, form := range secretForms(secret) {
-		s = strings.ReplaceAll(s, form, redactedPassword)
-	}
-	return s
-}
-
-// scramPrefix starts every SCRAM-SHA-256 verifier.
-const scramPrefix = "SCRAM-SHA-256$"
-
-// redactPasswordText replaces password in s where it stands as a
-// password, in any of the forms redactSecretText knows: the password of a
-// URL's user information (":" before it, "@" after it), the value of a
-// password parameter (password=, in a URL query or a key=value connection
-// string, quoted or not) and a SQL string after the PASSWORD keyword.
-// Elsewhere, such as in a role name that happens to equal the password, s
-// is left as it is.
-func redactPasswordText(s, password string) string {
-	if password == "" {
-		return s
-	}
-	for _, form := range secretForms(password) {
-		var b strings.Builder
-		rest := s
-		for {
-			i := strings.Index(rest, form)
-			if i < 0 {
-				b.WriteString(rest)
-				break
-			}
-			before, after := s[:len(s)-len(rest)+i], rest[i+len(form):]
-			b.WriteString(rest[:i])
-			if passwordSlot(before, after) {
-				b.WriteString(redactedPassword)
-			} else {
-				b.WriteString(form)
-			}
-			rest = after
-		}
-		s = b.String()
-	}
-	return s
-}
-
-// passwordSlot reports whether text between before and after stands as a
-// password.
-func passwordSlot(before, after string) bool {
-	lower := strings.ToLower(before)
-	ends := func(suffixes ...string) bool {
-		for _, x := range suffixes {
-			if strings.HasSuffix(lower, x) {
-				return true
-			}
-		}
-		return false
-	}
-	endsValue := after == "" || strings.ContainsRune(" \t\n&'\";)`,", rune(after[0]))
-	switch {
-	case strings.HasSuffix(before, ":") && strings.HasPrefix(after, "@"):
-		return true // scheme://user:PASSWORD@host
-	case ends("password=", "password = ", "password='", "password = '", `password="`, "password:", "password: "):
-		return endsValue
-	case ends("password '", "password e'"):
-		return strings.HasPrefix(after, "'")
-	}
-	return false
-}
-
-// secretForms returns the forms a URL or SQL text may hold secret in.
-func secretForms(secret string) []string {
-	return []string{
-		secret,
-		strings.TrimPrefix(url.UserPassword("", secret).String(), ":"),
-		url.QueryEscape(secret),
-		url.PathEscape(secret),
-		strings.ReplaceAll(secret, "'", "''"),
-	}
+		slog.String("connection_string", redact.CredentialURL(c.ConnectionString, c.Password)))
 }
 
 // generatedPasswordBytes is the entropy of a generated password: 256 bits.

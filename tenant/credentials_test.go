@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/cloacina-go/cloacina/internal/redact"
 )
 
 const urlSafeAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -138,7 +140,7 @@ func TestCredentialsRedaction(t *testing.T) {
 			"%s": c.String(), "text": text.String(), "json": js.String(),
 		} {
 			if strings.Contains(out, "Sekr1t") {
-				t.Errorf("%s of %s shows the password: %s", name, redactSecretText(cs, pw), out)
+				t.Errorf("%s of %s shows the password: %s", name, redact.Secret(cs, pw), out)
 			}
 			if !strings.Contains(out, "tenant_user") || !strings.Contains(out, "tenant_s") || !strings.Contains(out, "db.example") {
 				t.Errorf("%s lost the user, schema or host: %s", name, out)
@@ -150,20 +152,5 @@ func TestCredentialsRedaction(t *testing.T) {
 		if strings.Contains(out, "Sekr1t") {
 			t.Errorf("TenantConfig printed with its password: %s", out)
 		}
-	}
-}
-
-func TestCredentialsRedactError(t *testing.T) {
-	const pw = `p@ss w'rd/x`
-	base := errors.New("boom")
-	err := redactError(fmt.Errorf("connecting to postgres://u:%s@h/db: %w", "p%40ss%20w%27rd%2Fx", base), pw)
-	if strings.Contains(err.Error(), "ss") || !errors.Is(err, base) {
-		t.Errorf("redactError = %q (is base: %v); want the escaped password gone and the cause kept", err, errors.Is(err, base))
-	}
-	if err := redactError(base, pw); err != base {
-		t.Errorf("redactError changed an error without the password")
-	}
-	if redactError(nil, pw) != nil {
-		t.Error("redactError(nil) is not nil")
 	}
 }

@@ -49,6 +49,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cloacina-go/cloacina/internal/redact"
 )
 
 const (
@@ -966,27 +968,6 @@ func tailFile(path string) string {
 	return strings.Join(lines, "\n")
 }
 
-// redactSecret replaces secret, plain or URL-escaped, in err's message.
-func redactSecret(err error, secret string) error {
-	if err == nil || secret == "" {
-		return err
-	}
-	msg := err.Error()
-	redacted := msg
-	for _, form := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret)} {
-		redacted = strings.ReplaceAll(redacted, form, "xxxxx")
-	}
-	if redacted == msg {
-		return err
-	}
-	return &redactedError{msg: redacted, cause: err}
-}
-
-// redactedError is an error whose message has a secret removed.
-type redactedError struct {
-	msg   string
-	cause error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.cause }
+// redactSecret removes secret, in every form a URL or SQL text may hold
+// it, from err's message wherever it appears (see [redact.ErrorEverywhere]).
+func redactSecret(err error, secret string) error { return redact.ErrorEverywhere(err, secret) }

@@ -404,20 +404,14 @@ func TestExternalServerErrorsHidePassword(t *testing.T) {
 	}
 }
 
+// TestRedactSecret: redactSecret is internal/redact's ErrorEverywhere
+// (tested there): the admin password goes wherever it stands, and the
+// cause is kept.
 func TestRedactSecret(t *testing.T) {
 	cause := errors.New("boom")
-	err := redactSecret(fmt.Errorf("connecting to postgres://u:hunter2@h/db: %w", cause), "hunter2")
-	if strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "xxxxx") {
-		t.Errorf("redacted error = %q", err)
-	}
-	if !errors.Is(err, cause) {
-		t.Error("redacted error does not wrap its cause")
-	}
-	if redactSecret(nil, "x") != nil {
-		t.Error("redactSecret(nil) != nil")
-	}
-	if err := redactSecret(cause, ""); err != cause {
-		t.Errorf("redactSecret with an empty secret changed the error to %v", err)
+	err := redactSecret(fmt.Errorf("connecting to postgres://u:hunter2@h/db (hunter2): %w", cause), "hunter2")
+	if strings.Contains(err.Error(), "hunter2") || !errors.Is(err, cause) {
+		t.Errorf("redacted error = %q (is cause: %v)", err, errors.Is(err, cause))
 	}
 }
 

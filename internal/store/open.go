@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +22,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
+
+	"github.com/cloacina-go/cloacina/internal/redact"
 )
 
 // Errors about opening a store.
@@ -223,73 +224,9 @@ func Kind(rawURL string) (string, error) {
 	return "", fmt.Errorf("%w: %q", ErrUnsupportedURL, Redact(rawURL))
 }
 
-var secretKV = regexp.MustCompile(`(?i)((?:ssl)?password\s*=\s*)('[^']*'|\S+)`)
-
-const redacted = "REDACTED"
-
-// Redact hides the secrets in a database URL or connection string: the
-// password of user:password@, every query parameter whose name contains
-// "password", and password= in key/value connection strings. What it
-// cannot parse it redacts generously: an '@' outside the user part means a
-// password with an unescaped character, and everything before it goes.
-func Redact(rawURL string) string {
-	scheme, rest, hasScheme := strings.Cut(rawURL, "://")
-	if !hasScheme {
-		if strings.Contains(rawURL, "=") {
-			return secretKV.ReplaceAllString(rawURL, "${1}"+redacted)
-		}
-		if strings.Contains(rawURL, "@") {
-			return redacted
-		}
-		return rawURL
-	}
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Host == "" || (u.User == nil && strings.Contains(rawURL, "@")) {
-		if at := strings.LastIndexByte(rest, '@'); at >= 0 {
-			rest = redacted + rest[at:]
-		}
-		if q := strings.IndexAny(rest, "?#"); q >= 0 {
-			rest = rest[:q] + "?" + redacted
-		}
-		return scheme + "://" + rest
-	}
-	changed := false
-	if u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), redacted)
-			changed = true
-		}
-	}
-	if u.RawQuery != "" {
-		// A query that does not decode (a bad %-escape) may still hold a
-		// password: hide it whole.
-		if q, err := url.ParseQuery(u.RawQuery); err != nil {
-			u.RawQuery = redacted
-			changed = true
-		} else {
-			qc := false
-			for k := range q {
-				if strings.Contains(strings.ToLower(k), "password") {
-					q[k] = []string{redacted}
-					qc = true
-				}
-			}
-			if qc {
-				u.RawQuery = q.Encode()
-				changed = true
-			}
-		}
-	}
-	if u.Fragment != "" {
-		// Database URLs have no fragment: it is a password's stray '#'.
-		u.Fragment, u.RawFragment = redacted, ""
-		changed = true
-	}
-	if !changed {
-		return rawURL
-	}
-	return u.String()
-}
+// Redact hides the secrets in a database URL or connection string (see
+// [redact.URL]).
+func Redact(rawURL string) string { return redact.URL(rawURL) }
 
 // SQLitePath returns the file path of a sqlite:// URL: everything after
 // the scheme (sqlite://data/app.db is relative, sqlite:///var/app.db

@@ -57,55 +57,17 @@ func TestKind(t *testing.T) {
 	}
 }
 
+// TestRedact: store.Redact, behind cloacina.RedactURL and the store's
+// errors, is internal/redact's URL (tested there).
 func TestRedact(t *testing.T) {
-	// want is the exact result where it is certain; otherwise only the
-	// password's absence and the kept parts are checked.
-	for _, tc := range []struct {
-		name, url, password, want string
-		keep                      []string
-	}{
-		{name: "password", url: "postgres://u:Hunter2xyz@db.example:5432/app?sslmode=disable", password: "Hunter2xyz",
-			want: "postgres://u:REDACTED@db.example:5432/app?sslmode=disable"},
-		{name: "postgresql scheme", url: "postgresql://u:Hunter2xyz@db.example/app", password: "Hunter2xyz",
-			want: "postgresql://u:REDACTED@db.example/app"},
-		{name: "empty user", url: "postgres://:Hunter2xyz@db.example/app", password: "Hunter2xyz", keep: []string{"db.example/app"}},
-		{name: "percent-encoded", url: "postgres://u:p%40ss%2Fw%3Ard%23@db.example/app", password: "p%40ss%2Fw%3Ard%23", keep: []string{"db.example/app"}},
-		{name: "at sign", url: "postgres://u:p@ssw0rd@db.example/app", password: "p@ssw0rd", keep: []string{"db.example/app"}},
-		{name: "slash", url: "postgres://u:se/cr3t@db.example/app", password: "se/cr3t", keep: []string{"db.example/app"}},
-		{name: "digits and slash", url: "postgres://u:1234/5678@db.example/app", password: "1234/5678", keep: []string{"db.example/app"}},
-		{name: "question mark", url: "postgres://u:se?cr3t@db.example/app", password: "se?cr3t", keep: []string{"db.example/app"}},
-		{name: "hash", url: "postgres://u:se#cr3t@db.example/app", password: "se#cr3t", keep: []string{"db.example/app"}},
-		{name: "space", url: "postgres://u:se cr3t@db.example/app", password: "se cr3t", keep: []string{"db.example/app"}},
-		{name: "at sign and space", url: "postgres://u:p@ss w0rd@db.example/app", password: "ss w0rd", keep: []string{"db.example/app"}},
-		{name: "IPv6 host", url: "postgres://u:Hunter2xyz@[::1]:5432/app", password: "Hunter2xyz", want: "postgres://u:REDACTED@[::1]:5432/app"},
-		{name: "password query parameter", url: "postgres://u@db.example/app?password=Hunter2xyz&sslmode=disable", password: "Hunter2xyz", keep: []string{"db.example/app", "sslmode=disable"}},
-		{name: "no scheme", url: "u:Hunter2xyz@db.example/app", password: "Hunter2xyz"},
-		{name: "bad escape in the query", url: "postgres://h/db?sslmode=disable&password=Hunter2%zz", password: "Hunter2"},
-		{name: "hash in a password parameter", url: "postgres://h/db?password=Hunter2#xyz", password: "xyz"},
-		{name: "keyword/value DSN", url: "host=db.example user=u password=Hunter2xyz dbname=app", password: "Hunter2xyz"},
-		{name: "no password", url: "postgres://u@db.example/app", want: "postgres://u@db.example/app"},
-		{name: "no user", url: "postgres://db.example:5432/app?sslmode=disable", want: "postgres://db.example:5432/app?sslmode=disable"},
-		{name: "sqlite", url: "sqlite://data/cloacina.db", want: "sqlite://data/cloacina.db"},
-		{name: "sqlite absolute", url: "sqlite:///var/lib/cloacina.db", want: "sqlite:///var/lib/cloacina.db"},
-		{name: "empty", url: "", want: ""},
+	for _, tc := range []struct{ url, want string }{
+		{"postgres://u:Hunter2xyz@db.example:5432/app?sslmode=disable", "postgres://u:REDACTED@db.example:5432/app?sslmode=disable"},
+		{"host=db.example user=u password=Hunter2xyz dbname=app", "host=db.example user=u password=REDACTED dbname=app"},
+		{"sqlite://data/cloacina.db", "sqlite://data/cloacina.db"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got := store.Redact(tc.url)
-			if tc.password != "" && strings.Contains(got, tc.password) {
-				t.Errorf("Redact(…) = %q still shows the password", got)
-			}
-			if tc.want != "" && got != tc.want || tc.url == "" && got != "" {
-				t.Errorf("Redact = %q, want %q", got, tc.want)
-			}
-			for _, k := range tc.keep {
-				if !strings.Contains(got, k) {
-					t.Errorf("Redact = %q, want it to keep %q", got, k)
-				}
-			}
-			if again := store.Redact(got); again != got {
-				t.Errorf("Redact is not idempotent: %q then %q", got, again)
-			}
-		})
+		if got := store.Redact(tc.url); got != tc.want {
+			t.Errorf("Redact(%q) = %q, want %q", tc.url, got, tc.want)
+		}
 	}
 }
 
